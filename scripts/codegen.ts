@@ -1,0 +1,230 @@
+// schema/config.schema.json -> generated/{config,overrides,options}.ts
+//   bun run codegen           write the files
+//   bun run codegen --check   exit 1 (writing nothing) when generated/ is stale
+import { readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { compile } from "json-schema-to-typescript";
+
+const repoRoot = join(dirname(new URL(import.meta.url).pathname), "..");
+const schemaPath = join(repoRoot, "schema", "config.schema.json");
+const generatedDir = join(repoRoot, "generated");
+const BANNER = "// generated — do not edit. Source: schema/config.schema.json; regenerate with `bun run codegen`.";
+
+type JsonSchema = Record<string, any>;
+
+export interface OverrideEntry {
+  path: string;
+  when: Record<string, unknown>;
+  value?: unknown;
+  priority: number;
+  reason: string;
+  kind: "forced" | "ignored";
+}
+
+export interface OptionEntry {
+  path: string; // dotted; "*" stands for a user-chosen map key (datasets.dataset_configs.*.num_classes)
+  type: string[];
+  enum?: unknown[];
+  default?: unknown;
+  description: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  pattern?: string;
+  required?: boolean;
+}
+
+function typesOf(node: JsonSchema): string[] {
+  if (Array.isArray(node.type)) return [...node.type];
+  if (typeof node.type === "string") return [node.type];
+  return [];
+}
+
+/** Walk every property; call visit(path, node, parent) for each, depth first in schema order. */
+function walk(node: JsonSchema, prefix: string, visit: (path: string, node: JsonSchema, requiredHere: boolean) => void) {
+  const required: string[] = node.required ?? [];
+  for (const [key, child] of Object.entries<JsonSchema>(node.properties ?? {})) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    visit(path, child, required.includes(key));
+    if (child.properties) walk(child, path, visit);
+    if (child.additionalProperties && typeof child.additionalProperties === "object") {
+      const entry = child.additionalProperties as JsonSchema;
+      if (entry.properties) walk(entry, `${path}.*`, visit);
+    }
+  }
+}
+
+export function buildOverrideTable(schema: JsonSchema): OverrideEntry[] {
+  const table: OverrideEntry[] = [];
+  walk(schema, "", (path, node) => {
+    for (const rule of node["x-forced"] ?? []) {
+      table.push({ path, when: rule.when, value: rule.value, priority: rule.priority ?? 100, reason: rule.reason ?? "", kind: "forced" });
+    }
+    const ignored = node["x-ignored-when"];
+    const ignoredRules = Array.isArray(ignored) ? ignored : ignored ? [{ when: ignored }] : [];
+    for (const rule of ignoredRules) {
+      const when = rule.when ?? rule;
+      const cond = Object.entries(when).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ");
+      table.push({ path, when, priority: rule.priority ?? 100, reason: rule.reason ?? `ignored when ${cond}`, kind: "ignored" });
+    }
+  });
+  // Validate the annotations themselves: a typo here would silently disable a rule.
+  const known = new Set(buildOptionTable(schema).map((o) => o.path));
+  for (const entry of table) {
+    for (const cond of Object.keys(entry.when ?? {})) {
+      if (!known.has(cond)) throw new Error(`schema: ${entry.path} x-${entry.kind === "forced" ? "forced" : "ignored-when"} refers to unknown option ${cond}`);
+    }
+    if (!entry.when || Object.keys(entry.when).length === 0) throw new Error(`schema: ${entry.path}: an override rule needs a non-empty "when"`);
+    if (entry.kind === "forced" && !("value" in entry)) throw new Error(`schema: ${entry.path}: x-forced rule needs a "value"`);
+  }
+  return table;
+}
+
+export function buildOptionTable(schema: JsonSchema): OptionEntry[] {
+  const options: OptionEntry[] = [];
+  walk(schema, "", (path, node, requiredHere) => {
+    if (node.properties) return; // a section, not a leaf
+    const entry: OptionEntry = { path, type: typesOf(node), description: node.description ?? "" };
+    for (const key of ["enum", "default", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "pattern"] as const) {
+      if (key in node) (entry as any)[key] = node[key];
+    }
+    if (requiredHere) entry.required = true;
+    options.push(entry);
+  });
+  return options;
+}
+
+/** Sections (objects with properties) with their descriptions, for --help headings. */
+function buildSectionTable(schema: JsonSchema): { path: string; description: string }[] {
+  const sections: { path: string; description: string }[] = [];
+  walk(schema, "", (path, node) => {
+    if (node.properties) sections.push({ path, description: node.description ?? "" });
+  });
+  return sections;
+}
+
+function cloneSchema(node: JsonSchema): JsonSchema {
+  return JSON.parse(JSON.stringify(node));
+}
+
+function mapObjects(node: JsonSchema, fn: (n: JsonSchema) => void) {
+  if (node && typeof node === "object") {
+    if (node.type === "object" || node.properties) fn(node);
+    for (const child of Object.values<JsonSchema>(node.properties ?? {})) mapObjects(child, fn);
+    if (node.additionalProperties && typeof node.additionalProperties === "object") mapObjects(node.additionalProperties, fn);
+  }
+}
+
+function withDefaultsRequired(schema: JsonSchema): JsonSchema {
+  const copy = cloneSchema(schema);
+  mapObjects(copy, (n) => {
+    const props = Object.entries<JsonSchema>(n.properties ?? {});
+    const required = new Set<string>(n.required ?? []);
+    for (const [key, child] of props) if ("default" in child) required.add(key);
+    if (props.length) n.required = props.map(([k]) => k).filter((k) => required.has(k));
+  });
+  return copy;
+}
+
+function withTitleSuffix(schema: JsonSchema, suffix: string): JsonSchema {
+  const copy = cloneSchema(schema);
+  mapObjects(copy, (n) => {
+    if (n.title) n.title = `${n.title}${suffix}`;
+  });
+  return copy;
+}
+
+export async function generate(schema: JsonSchema): Promise<Record<string, string>> {
+  const compileOptions = {
+    additionalProperties: false,
+    strictIndexSignatures: true,
+    unreachableDefinitions: false,
+    format: true,
+    style: { printWidth: 120, singleQuote: false, trailingComma: "all" as const },
+  };
+  // Resolved types (what resolveConfig returns): every option with a default is present.
+  const resolved = await compile(withDefaultsRequired(schema), "QwenClassifyConfig", { ...compileOptions, bannerComment: "" });
+  // Input types (what a YAML file may contain): everything with a default is optional.
+  const input = await compile(withTitleSuffix(schema, "Input"), "QwenClassifyConfigInput", { ...compileOptions, bannerComment: "" });
+  const types = `${BANNER}
+// QwenClassifyConfig: the fully resolved config (defaults filled). QwenClassifyConfigInput: what a YAML file may hold.
+
+${resolved.trim()}
+
+${input.trim()}
+`;
+  const json = (v: unknown) => JSON.stringify(v, null, 2);
+  const overrides = `${BANNER}
+// The override table, read from the x-forced / x-ignored-when annotations of the schema.
+// A new forced rule is one schema edit plus \`bun run codegen\`.
+
+export interface OverrideRule {
+  /** dotted option path that the rule acts on */
+  path: string;
+  /** the rule applies when every path here has exactly this value (after file and --set) */
+  when: Record<string, unknown>;
+  /** the value forced (kind "forced" only) */
+  value?: unknown;
+  /** highest priority wins when several forced rules apply to one path */
+  priority: number;
+  reason: string;
+  kind: "forced" | "ignored";
+}
+
+export const OVERRIDE_RULES: readonly OverrideRule[] = ${json(buildOverrideTable(schema))};
+`;
+  const options = `${BANNER}
+// Every leaf option of the schema: used for --help, --set typing, YAML comments and did-you-mean.
+// "*" in a path stands for a name you choose (e.g. datasets.dataset_configs.<name>.num_classes).
+
+export interface OptionInfo {
+  path: string;
+  type: string[];
+  enum?: readonly unknown[];
+  default?: unknown;
+  description: string;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  minLength?: number;
+  pattern?: string;
+  required?: boolean;
+}
+
+export const OPTIONS: readonly OptionInfo[] = ${json(buildOptionTable(schema))};
+
+export const SECTIONS: readonly { path: string; description: string }[] = ${json(buildSectionTable(schema))};
+`;
+  return { "config.ts": types, "overrides.ts": overrides, "options.ts": options };
+}
+
+async function main() {
+  const check = process.argv.includes("--check");
+  const schema = JSON.parse(readFileSync(schemaPath, "utf8"));
+  const files = await generate(schema);
+  const stale: string[] = [];
+  for (const [name, text] of Object.entries(files)) {
+    const target = join(generatedDir, name);
+    const current = existsSync(target) ? readFileSync(target, "utf8") : null;
+    if (current === text) continue;
+    stale.push(`generated/${name}${current === null ? " (missing)" : ""}`);
+    if (!check) {
+      mkdirSync(generatedDir, { recursive: true });
+      writeFileSync(target, text);
+    }
+  }
+  if (check) {
+    if (stale.length) {
+      console.error(`codegen --check: generated/ is stale (schema/config.schema.json changed?): ${stale.join(", ")}\n  fix: run \`bun run codegen\` and commit generated/`);
+      process.exit(1);
+    }
+    console.log("codegen --check: generated/ is up to date");
+  } else {
+    console.log(stale.length ? `codegen: wrote ${stale.join(", ")}` : "codegen: generated/ already up to date");
+  }
+}
+
+if (import.meta.main) await main();
