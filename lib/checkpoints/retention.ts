@@ -489,3 +489,34 @@ export function applyRetention(params: ApplyParams): RetentionResult {
 }
 
 export { fmtMetric as formatMetric };
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+/** The table tasks/prune.ts prints: checkpoint, step, metric, action, reason, bytes; then the total. */
+export function formatRetentionTable(result: RetentionResult): string {
+  const verb = result.dryRun ? "would free" : "freed";
+  const header = ["checkpoint", "step", "metric", "action", "bytes", "reason"];
+  const body = result.rows.map((r) => [
+    r.name,
+    String(r.step),
+    r.metric ? `${r.metric.name}=${Number(r.metric.value.toPrecision(4))}` : "-",
+    (result.dryRun && (r.action === "delete" || r.action === "slim") ? `${r.action} (dry-run)` : r.action) + (r.error ? " FAILED" : ""),
+    r.action === "delete" || r.action === "slim" ? formatBytes(r.freedBytes) : "-",
+    r.error ? `${r.reason}: ${r.error}` : r.reason,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => (i === 5 ? 0 : row[i].length))));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 5 ? c : c.padEnd(widths[i]))).join("  ").trimEnd();
+  const counts = (a: RetentionAction) => result.rows.filter((r) => r.action === a).length;
+  return [
+    `output_dir: ${result.outputDir}`,
+    `policy: ${result.policy}${result.dryRun ? "  (dry run: nothing changed)" : ""}`,
+    "",
+    line(header),
+    ...body.map(line),
+    "",
+    `kept ${counts("keep")}, slimmed ${counts("slim")}, deleted ${counts("delete")}, skipped ${counts("skip")}` +
+      `${result.failed ? `, FAILED ${result.failed}` : ""}; total ${verb}: ${formatBytes(result.freedBytes)}`,
+  ].join("\n") + "\n";
+}
