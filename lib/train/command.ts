@@ -1,0 +1,74 @@
+// The torchrun (python -m torch.distributed.run) argument list for qc_engine.train.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
+export interface LaunchParams {
+  resolvedPath: string;
+  dsConfigPath: string;
+  nprocPerNode: number;
+  nnodes: number;
+  nodeRank?: number;
+  rdzvEndpoint?: string;
+  rdzvId?: string;
+  resume?: string | null;
+  python: string;
+  engineDir: string;
+  /** no GPU: DeepSpeed's CPU accelerator (gloo) is forced */
+  hasGpu?: boolean;
+}
+
+export interface LaunchCommand {
+  argv: string[];
+  /** variables to add to the inherited environment */
+  env: Record<string, string>;
+}
+
+export function buildLaunchCommand(p: LaunchParams): LaunchCommand {
+  const argv = [p.python, "-m", "torch.distributed.run"];
+  if (p.nnodes <= 1) {
+    argv.push("--standalone");
+  } else {
+    if (!p.rdzvEndpoint) throw new Error("buildLaunchCommand: several nodes need rdzvEndpoint (host:port)");
+    argv.push("--nnodes", String(p.nnodes), "--node-rank", String(p.nodeRank ?? 0), "--rdzv-backend", "c10d", "--rdzv-endpoint", p.rdzvEndpoint, "--rdzv-id", p.rdzvId ?? "qwen-classify");
+  }
+  argv.push("--nproc-per-node", String(p.nprocPerNode));
+  argv.push("-m", "qc_engine.train", "--resolved", p.resolvedPath, "--ds-config", p.dsConfigPath);
+  if (p.resume) argv.push("--resume", p.resume);
+  const env: Record<string, string> = { PYTHONPATH: p.engineDir };
+  if (p.hasGpu === false) env.DS_ACCELERATOR = "cpu";
+  return { argv, env };
+}
+
+/** GPUs visible: CUDA_VISIBLE_DEVICES when set, else `nvidia-smi -L` (if installed), else 0. */
+export function countGpus(params: { env?: Record<string, string | undefined>; listGpus?: () => string | null } = {}): number {
+  const env = params.env ?? process.env;
+  const visible = env.CUDA_VISIBLE_DEVICES;
+  if (visible !== undefined) {
+    const ids = visible.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    const firstBad = ids.findIndex((s) => s.startsWith("-"));
+    return firstBad < 0 ? ids.length : firstBad; // CUDA stops at the first invalid id ("-1")
+  }
+  const listing = (params.listGpus ?? nvidiaSmiList)();
+  if (!listing) return 0;
+  return listing.split("\n").filter((l) => l.startsWith("GPU ")).length;
+}
+
+function nvidiaSmiList(): string | null {
+  try {
+    const r = Bun.spawnSync(["nvidia-smi", "-L"], { stdout: "pipe", stderr: "ignore" });
+    return r.exitCode === 0 ? r.stdout.toString() : null;
+  } catch {
+    return null; // not installed
+  }
+}
+
+/** Default --nproc-per-node: one process per visible GPU, or 1 on the CPU. */
+export function defaultNprocPerNode(gpus: number): number {
+  return Math.max(1, gpus);
+}
+
+/** The repo's .venv python if present, else python3 from PATH. */
+export function findPython(params: { repoRoot: string; exists?: (p: string) => boolean }): string {
+  const venv = join(params.repoRoot, ".venv", "bin", "python");
+  return (params.exists ?? existsSync)(venv) ? venv : "python3";
+}
