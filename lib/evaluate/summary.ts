@@ -1,0 +1,104 @@
+// eval_summary.json (the sweep's leaderboard as data) and eval_summary.png (metric and train
+// loss against step), both in the run's output_dir.
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { UserError } from "../util/errors.ts";
+import { writeFileAtomic } from "../util/fs.ts";
+import type { RankedRow, Recommendation } from "./leaderboard.ts";
+
+export interface EvalSummary {
+  created_at: string;
+  output_dir: string;
+  data: string;
+  data_sha256: string;
+  eval_key: string;
+  num_samples: number;
+  metric: string;
+  greater_is_better: boolean;
+  best: { name: string; path: string; step: number; value: number };
+  recommendation: string;
+  notes: string[];
+  rows: {
+    name: string;
+    path: string;
+    step: number;
+    rank: number;
+    is_best: boolean;
+    status: "evaluated" | "skipped";
+    train_loss: number | null;
+    metrics: Record<string, number>;
+  }[];
+}
+
+export function buildEvalSummary(p: {
+  outputDir: string;
+  data: string;
+  dataSha256: string;
+  evalKey: string;
+  numSamples: number;
+  metric: string;
+  greaterIsBetter: boolean;
+  ranked: RankedRow[];
+  recommendation: Recommendation;
+  now?: () => Date;
+}): EvalSummary {
+  const r = p.recommendation;
+  return {
+    created_at: (p.now ?? (() => new Date()))().toISOString(),
+    output_dir: p.outputDir,
+    data: p.data,
+    data_sha256: p.dataSha256,
+    eval_key: p.evalKey,
+    num_samples: p.numSamples,
+    metric: p.metric,
+    greater_is_better: p.greaterIsBetter,
+    best: { name: r.name, path: r.path, step: r.step, value: r.value },
+    recommendation: r.text,
+    notes: r.notes,
+    rows: [...p.ranked]
+      .sort((a, b) => a.step - b.step)
+      .map((x) => ({
+        name: x.name,
+        path: x.path,
+        step: x.step,
+        rank: x.rank,
+        is_best: x.isBest,
+        status: x.status,
+        train_loss: x.trainLoss,
+        metrics: x.metrics,
+      })),
+  };
+}
+
+export type RunCommand = (argv: string[]) => Promise<{ code: number; stderr: string }>;
+
+export const runCommand: RunCommand = (argv) =>
+  new Promise((res, rej) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d) => (stderr += d));
+    child.on("error", rej);
+    child.on("close", (code) => res({ code: code ?? 1, stderr }));
+  });
+
+export const PLOT_SCRIPT = join(import.meta.dir, "plot_eval_summary.py");
+
+/** Writes OUT/eval_summary.json and OUT/eval_summary.png; returns both paths. */
+export async function writeEvalSummary(p: {
+  summary: EvalSummary;
+  outputDir: string;
+  python: string;
+  run?: RunCommand;
+}): Promise<{ json: string; png: string }> {
+  const json = join(p.outputDir, "eval_summary.json");
+  const png = join(p.outputDir, "eval_summary.png");
+  writeFileAtomic(json, JSON.stringify(p.summary, null, 2) + "\n");
+  const { code, stderr } = await (p.run ?? runCommand)([p.python, PLOT_SCRIPT, json, png]);
+  if (code !== 0) {
+    throw new UserError(`plotting ${png} failed (exit ${code}): ${stderr.trim().split("\n").slice(-3).join(" | ")}`, {
+      exitCode: 1,
+      hint: `eval_summary.json is written; re-plot with: ${p.python} ${PLOT_SCRIPT} ${json} ${png}`,
+    });
+  }
+  return { json, png };
+}
