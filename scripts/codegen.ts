@@ -5,7 +5,9 @@ import { readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { compile } from "json-schema-to-typescript";
 
-const repoRoot = join(dirname(new URL(import.meta.url).pathname), "..");
+// --root DIR: run against another checkout (the freshness test uses a temporary copy).
+const rootFlag = process.argv.indexOf("--root");
+const repoRoot = rootFlag > 0 ? process.argv[rootFlag + 1] : join(dirname(new URL(import.meta.url).pathname), "..");
 const schemaPath = join(repoRoot, "schema", "config.schema.json");
 const generatedDir = join(repoRoot, "generated");
 const BANNER = "// generated — do not edit. Source: schema/config.schema.json; regenerate with `bun run codegen`.";

@@ -92,7 +92,7 @@ export function resolveConfig(params: ResolveParams = {}): ResolvedConfig {
     problems.push({
       path: "--config",
       file: sourceFile,
-      message: code === "ENOENT" ? `config file not found` : code === "EISDIR" ? `is a directory, not a YAML file` : `cannot read the config file (${(err as Error).message})`,
+      message: code === "ENOENT" ? `config file not found (looked for ${sourceFile})` : code === "EISDIR" ? `is a directory, not a YAML file` : `cannot read the config file (${(err as Error).message})`,
       fix: code === "ENOENT" ? `check the path (shipped configs: configs/demo.yaml, configs/food101.yaml, configs/food101_no_eval_save_all.yaml)` : `pass a readable YAML file to --config`,
     });
   }

@@ -29,8 +29,12 @@ export function coerceSetValue(text: string, types: readonly string[]): { value:
     }
   }
   if (types.includes("string")) return { value: text };
-  const words: Record<string, string> = { integer: "an integer", number: "a number", boolean: "true or false", null: "null", object: "a JSON object", array: "a JSON list" };
-  return { error: `expected ${types.map((x) => words[x] ?? x).join(" or ")}, got ${JSON.stringify(text)}` };
+  return { error: `expected ${typeWords(types)}, got ${JSON.stringify(text)}` };
+}
+
+function typeWords(types: readonly string[]): string {
+  const words: Record<string, string> = { integer: "an integer", number: "a number", boolean: "true or false", null: "null", string: "a string", object: "a JSON object", array: "a JSON list" };
+  return types.map((x) => words[x] ?? x).join(" or ");
 }
 
 /** Parses and types every --set; problems name the flag and the path. */
@@ -62,7 +66,7 @@ export function parseSets(sets: readonly string[]): { parsed: ParsedSet[]; probl
     }
     const coerced = coerceSetValue(text, option.type);
     if ("error" in coerced) {
-      problems.push({ path, message: `(${where}) ${coerced.error}`, fix: `give ${option.type.join(" or ")}${option.default !== undefined ? `, e.g. --set ${path}=${JSON.stringify(option.default)}` : ""}` });
+      problems.push({ path, message: `(${where}) ${coerced.error}`, fix: `give ${typeWords(option.type)}${option.default !== undefined ? `, e.g. --set ${path}=${JSON.stringify(option.default)}` : ""}` });
       continue;
     }
     if (option.enum && !option.enum.includes(coerced.value)) {

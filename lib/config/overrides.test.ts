@@ -1,0 +1,147 @@
+// The skip_evaluation contract (docs/architecture.md), table-driven through resolveConfig.
+import { describe, expect, test } from "bun:test";
+import { dump } from "js-yaml";
+import { resolveConfig } from "./resolve.ts";
+import { applyOverrides } from "./overrides.ts";
+import { OVERRIDE_RULES } from "../../generated/overrides.ts";
+import { getPath, setPath, type Obj } from "./paths.ts";
+
+// Written out by hand from the contract, NOT read from the generated table, so that a wrong
+// schema annotation fails here.
+const FORCED_BY_SKIP: Record<string, boolean> = {
+  "training.save_all_checkpoints": true,
+  "training.best_model_tracking.enabled": false,
+  "training.best_model_tracking.save_best_only": false,
+  "training.evaluation.partial_eval_during_training": false,
+  "training.evaluation.full_eval_at_end": false,
+  "training.evaluation.eval_best_model_only": false,
+  "wandb.log_dataset_metrics": false,
+};
+const SCHEMA_DEFAULTS: Record<string, boolean> = {
+  "training.save_all_checkpoints": false,
+  "training.best_model_tracking.enabled": true,
+  "training.best_model_tracking.save_best_only": false,
+  "training.evaluation.partial_eval_during_training": true,
+  "training.evaluation.full_eval_at_end": true,
+  "training.evaluation.eval_best_model_only": true,
+  "wandb.log_dataset_metrics": false,
+};
+
+function resolveWith(file: Obj, sets: string[] = []) {
+  return resolveConfig({ configPath: "/virtual/c.yaml", cwd: "/virtual", sets, readFile: () => dump(file), exists: () => false });
+}
+
+test("the generated override table is exactly the contract", () => {
+  const forced = OVERRIDE_RULES.filter((r) => r.kind === "forced");
+  expect(Object.fromEntries(forced.map((r) => [r.path, r.value]))).toEqual(FORCED_BY_SKIP);
+  for (const r of forced) expect(r.when).toEqual({ "training.skip_evaluation": true });
+  expect(OVERRIDE_RULES.filter((r) => r.kind === "ignored").map((r) => r.path)).toEqual(["training.eval_steps"]);
+});
+
+type Setting = true | false | "absent";
+const SETTINGS: Setting[] = [true, false, "absent"];
+
+describe("forcing rules: skip_evaluation x every forced option x file x command line", () => {
+  for (const skip of [true, false]) {
+    for (const path of Object.keys(FORCED_BY_SKIP)) {
+      for (const inFile of SETTINGS) {
+        for (const onCli of SETTINGS) {
+          test(`skip=${skip} ${path} file=${inFile} cli=${onCli}`, () => {
+            const file: Obj = { training: { skip_evaluation: skip } };
+            if (inFile !== "absent") setPath(file, path, inFile);
+            const sets = onCli !== "absent" ? [`${path}=${onCli}`] : [];
+            const r = resolveWith(file, sets);
+            const asked = onCli !== "absent" ? onCli : inFile !== "absent" ? inFile : SCHEMA_DEFAULTS[path];
+            const expected = skip ? FORCED_BY_SKIP[path] : asked;
+            expect(getPath(r.config, path)).toBe(expected);
+
+            const row = r.overrides.find((o) => o.path === path);
+            const warned = r.warnings.some((w) => w.startsWith(`${path}:`));
+            if (!skip) {
+              expect(row).toBeUndefined();
+              expect(warned).toBe(false);
+              return;
+            }
+            expect(row).toBeDefined();
+            expect(row!.kind).toBe("forced");
+            expect(row!.requested).toBe(asked);
+            expect(row!.value).toBe(FORCED_BY_SKIP[path]);
+            expect(row!.source).toBe(onCli !== "absent" ? "cli" : inFile !== "absent" ? "file" : "default");
+            expect(row!.reason).toContain("skip_evaluation");
+            // An explicit value that lost is a warning; a default or an agreeing value is not.
+            const explicit = onCli !== "absent" || inFile !== "absent";
+            expect(warned).toBe(explicit && asked !== FORCED_BY_SKIP[path]);
+          });
+        }
+      }
+    }
+  }
+});
+
+describe("skip_evaluation itself, from file or command line", () => {
+  test("--set training.skip_evaluation=true beats a file that says false", () => {
+    const r = resolveWith({ training: { skip_evaluation: false, save_all_checkpoints: false } }, ["training.skip_evaluation=true"]);
+    expect(r.config.training.skip_evaluation).toBe(true);
+    expect(r.config.training.save_all_checkpoints).toBe(true);
+    expect(r.config.training.evaluation.full_eval_at_end).toBe(false);
+  });
+  test("--set training.skip_evaluation=false turns the no-eval file back to standard mode", () => {
+    const r = resolveWith({ training: { skip_evaluation: true, save_all_checkpoints: true } }, ["training.skip_evaluation=false"]);
+    expect(r.overrides).toEqual([]);
+    expect(r.config.training.save_all_checkpoints).toBe(true); // as the file asked: evaluation on, every checkpoint kept
+    expect(r.config.training.evaluation.partial_eval_during_training).toBe(true);
+    expect(r.config.training.best_model_tracking.enabled).toBe(true);
+  });
+  test("save_all_checkpoints without skip keeps evaluation", () => {
+    const r = resolveWith({ training: { save_all_checkpoints: true } });
+    expect(r.config.training.save_all_checkpoints).toBe(true);
+    expect(r.config.training.evaluation.partial_eval_during_training).toBe(true);
+    expect(r.config.training.evaluation.full_eval_at_end).toBe(true);
+  });
+});
+
+describe("eval_steps is ignored (not changed) under skip_evaluation", () => {
+  for (const [label, file, sets, source] of [
+    ["default", {}, [], "default"],
+    ["file", { training: { eval_steps: 50 } }, [], "file"],
+    ["cli", { training: { eval_steps: 50 } }, ["training.eval_steps=70"], "cli"],
+  ] as const) {
+    test(`from ${label}`, () => {
+      const f = structuredClone(file) as Obj;
+      setPath(f, "training.skip_evaluation", true);
+      const r = resolveWith(f, [...sets]);
+      const row = r.overrides.find((o) => o.path === "training.eval_steps")!;
+      expect(row.kind).toBe("ignored");
+      expect(row.source).toBe(source);
+      const expected = label === "cli" ? 70 : label === "file" ? 50 : 200;
+      expect(row.requested).toBe(expected);
+      expect(r.config.training.eval_steps).toBe(expected);
+      expect(r.warnings.some((w) => w.startsWith("training.eval_steps:") && w.includes("ignored"))).toBe(label !== "default");
+    });
+  }
+  test("not reported without skip_evaluation", () => {
+    const r = resolveWith({ training: { eval_steps: 50 } });
+    expect(r.overrides.find((o) => o.path === "training.eval_steps")).toBeUndefined();
+  });
+});
+
+describe("applyOverrides with a custom table", () => {
+  const rules = [
+    { path: "a.x", when: { "a.on": true }, value: 1, priority: 10, reason: "low", kind: "forced" as const },
+    { path: "a.x", when: { "a.on": true }, value: 2, priority: 50, reason: "high", kind: "forced" as const },
+    { path: "a.y", when: { "a.x": 2 }, value: "chained", priority: 1, reason: "chain", kind: "forced" as const },
+  ];
+  test("the highest priority wins, and a forced value can trigger another rule", () => {
+    const config: Obj = { a: { on: true, x: 0, y: "n" } };
+    const { rows } = applyOverrides({ config, rules, sourceOf: () => "file" });
+    expect(getPath(config, "a.x")).toBe(2);
+    expect(getPath(config, "a.y")).toBe("chained");
+    expect(rows.find((r) => r.path === "a.x")!.reason).toBe("high");
+    expect(rows.find((r) => r.path === "a.x")!.requested).toBe(0);
+  });
+  test("no rule applies when the condition is false", () => {
+    const config: Obj = { a: { on: false, x: 0, y: "n" } };
+    expect(applyOverrides({ config, rules, sourceOf: () => "file" }).rows).toEqual([]);
+    expect(config).toEqual({ a: { on: false, x: 0, y: "n" } });
+  });
+});

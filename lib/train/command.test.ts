@@ -1,0 +1,35 @@
+import { expect, test } from "bun:test";
+import { buildLaunchCommand, countGpus, defaultNprocPerNode, findPython } from "./command.ts";
+
+const base = { resolvedPath: "/o/resolved_config.json", dsConfigPath: "/o/ds_config.json", python: "/r/.venv/bin/python", engineDir: "/r/engine" };
+
+test("single node: torchrun --standalone, engine module, env", () => {
+  const { argv, env } = buildLaunchCommand({ ...base, nprocPerNode: 2, nnodes: 1, hasGpu: true });
+  expect(argv).toEqual(["/r/.venv/bin/python", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "qc_engine.train", "--resolved", "/o/resolved_config.json", "--ds-config", "/o/ds_config.json"]);
+  expect(env).toEqual({ PYTHONPATH: "/r/engine" });
+});
+
+test("several nodes: rendezvous flags; resume passed through; CPU accelerator without GPU", () => {
+  const { argv, env } = buildLaunchCommand({ ...base, nprocPerNode: 8, nnodes: 2, nodeRank: 1, rdzvEndpoint: "h0:29500", rdzvId: "job7", resume: "auto", hasGpu: false });
+  expect(argv.slice(3, 15)).toEqual(["--nnodes", "2", "--node-rank", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", "h0:29500", "--rdzv-id", "job7", "--nproc-per-node", "8"]);
+  expect(argv).not.toContain("--standalone");
+  expect(argv.slice(-2)).toEqual(["--resume", "auto"]);
+  expect(env.DS_ACCELERATOR).toBe("cpu");
+  expect(() => buildLaunchCommand({ ...base, nprocPerNode: 1, nnodes: 2 })).toThrow("rdzvEndpoint");
+});
+
+test("GPU count from CUDA_VISIBLE_DEVICES, else nvidia-smi, else 0", () => {
+  const none = () => null;
+  expect(countGpus({ env: { CUDA_VISIBLE_DEVICES: "0,1,3" }, listGpus: none })).toBe(3);
+  expect(countGpus({ env: { CUDA_VISIBLE_DEVICES: "" }, listGpus: () => "GPU 0: X\n" })).toBe(0);
+  expect(countGpus({ env: { CUDA_VISIBLE_DEVICES: "0,-1,2" }, listGpus: none })).toBe(1);
+  expect(countGpus({ env: {}, listGpus: () => "GPU 0: H100 (UUID: a)\nGPU 1: H100 (UUID: b)\n" })).toBe(2);
+  expect(countGpus({ env: {}, listGpus: none })).toBe(0);
+  expect(defaultNprocPerNode(0)).toBe(1);
+  expect(defaultNprocPerNode(4)).toBe(4);
+});
+
+test("python: the repo's .venv when present", () => {
+  expect(findPython({ repoRoot: "/r", exists: () => true })).toBe("/r/.venv/bin/python");
+  expect(findPython({ repoRoot: "/r", exists: () => false })).toBe("python3");
+});
