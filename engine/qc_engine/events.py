@@ -1,0 +1,79 @@
+"""The event stream (OUT/logs/events.jsonl), the readable log, and wandb — rank 0 only."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+
+def _clean(value):
+    """JSON-safe: NaN/inf become null, numpy/torch scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class EventLog:
+    """Appends one JSON object a line (flushed) and mirrors scalars to wandb. No-op off rank 0."""
+
+    def __init__(self, output_dir: Path, enabled: bool, wandb_run=None):
+        self.enabled = enabled
+        self.wandb = wandb_run
+        self._events = None
+        self._text = None
+        if enabled:
+            logs = Path(output_dir) / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            self._events = open(logs / "events.jsonl", "a", encoding="utf-8")
+            self._text = open(logs / "train.log", "a", encoding="utf-8")
+
+    def emit(self, event: str, **fields) -> None:
+        if not self.enabled:
+            return
+        record = {"event": event, "time": time.time(), **_clean(fields)}
+        self._events.write(json.dumps(record) + "\n")
+        self._events.flush()
+
+    def line(self, text: str) -> None:
+        """A readable log line: stdout and logs/train.log."""
+        if not self.enabled:
+            return
+        print(text, flush=True)
+        self._text.write(text + "\n")
+        self._text.flush()
+
+    def scalars(self, values: dict, step: int) -> None:
+        if self.enabled and self.wandb is not None:
+            self.wandb.log({k: v for k, v in _clean(values).items() if isinstance(v, (int, float))}, step=step)
+
+    def close(self) -> None:
+        for fh in (self._events, self._text):
+            if fh is not None:
+                fh.close()
+        if self.wandb is not None:
+            self.wandb.finish()
+            self.wandb = None
+
+
+def start_wandb(config: dict, output_dir: Path):
+    """wandb.init with the configured mode (offline by default); never reads or writes a key itself."""
+    settings = config.get("wandb") or {}
+    if not settings.get("enabled") or settings.get("mode") == "disabled":
+        return None
+    import wandb
+
+    return wandb.init(
+        project=settings.get("project") or "qwen-classify",
+        name=settings.get("run_name") or Path(output_dir).name,
+        mode=settings.get("mode") or "offline",
+        dir=str(output_dir),
+        config=config,
+    )

@@ -1,0 +1,103 @@
+"""Test helpers: configs from the schema defaults, tiny assets, torchrun launching."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = REPO / "schema" / "config.schema.json"
+PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv" / "bin" / "python").exists() else sys.executable
+
+
+def schema_defaults(node: dict | None = None) -> dict:
+    node = node if node is not None else json.loads(SCHEMA.read_text())
+    if node.get("type") == "object" and "properties" in node:
+        out = {}
+        for key, child in node["properties"].items():
+            if child.get("type") == "object" and "properties" in child:
+                out[key] = schema_defaults(child)
+            elif "default" in child:
+                out[key] = copy.deepcopy(child["default"])
+        return out
+    return copy.deepcopy(node.get("default"))
+
+
+def deep_merge(base: dict, patch: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "dataset_configs":
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def apply_skip_evaluation(config: dict) -> dict:
+    """The forced overrides of training.skip_evaluation (done by the TS side in real runs)."""
+    if config["training"]["skip_evaluation"]:
+        t = config["training"]
+        t["save_all_checkpoints"] = True
+        t["best_model_tracking"]["enabled"] = False
+        t["best_model_tracking"]["save_best_only"] = False
+        for key in ("partial_eval_during_training", "full_eval_at_end", "eval_best_model_only"):
+            t["evaluation"][key] = False
+        config["wandb"]["log_dataset_metrics"] = False
+    return config
+
+
+def ds_config_for(config: dict) -> dict:
+    t = config["training"]
+    precision = t["precision"]
+    return {
+        "train_micro_batch_size_per_gpu": t["per_device_batch_size"],
+        "gradient_accumulation_steps": t["gradient_accumulation_steps"],
+        "gradient_clipping": t["max_grad_norm"],
+        "zero_optimization": {"stage": config["deepspeed"]["zero_stage"]},
+        "bf16": {"enabled": precision == "bf16"},
+        "fp16": {"enabled": precision == "fp16"},
+        "steps_per_print": 10**9,
+        "wall_clock_breakdown": False,
+    }
+
+
+def write_run_files(config: dict, out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    resolved = {"config": config, "overrides": [], "config_hash": hashlib.sha256(canonical.encode()).hexdigest(),
+                "source_file": None, "command": [], "created_at": "test"}
+    (out / "resolved_config.json").write_text(json.dumps(resolved, indent=2))
+    (out / "ds_config.json").write_text(json.dumps(ds_config_for(config), indent=2))
+    return out / "resolved_config.json", out / "ds_config.json"
+
+
+def engine_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO / "engine")
+    env["DS_ACCELERATOR"] = "cpu"
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    env["WANDB_MODE"] = env.get("WANDB_MODE", "offline")
+    return env
+
+
+def torchrun_argv(nproc: int, resolved: Path, ds: Path, extra: list[str] | None = None) -> list[str]:
+    return [PYTHON, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+            "-m", "qc_engine.train", "--resolved", str(resolved), "--ds-config", str(ds), *(extra or [])]
+
+
+def run_train(config: dict, out: Path, nproc: int = 1, extra: list[str] | None = None,
+              timeout: int = 600) -> subprocess.CompletedProcess:
+    resolved, ds = write_run_files(config, out)
+    return subprocess.run(torchrun_argv(nproc, resolved, ds, extra), env=engine_env(), capture_output=True,
+                          text=True, timeout=timeout, cwd=str(REPO))
+
+
+def read_events(out: Path) -> list[dict]:
+    path = out / "logs" / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
