@@ -23,6 +23,8 @@ export interface TailParams {
   onError?: (error: unknown) => void;
   pollMs?: number;
   signal?: AbortSignal;
+  /** Byte offset to start from (skip what an earlier run wrote); a shorter file restarts at 0. */
+  startAt?: number;
 }
 
 export interface TailHandle {
@@ -41,7 +43,7 @@ export function tailEvents(params: TailParams): TailHandle {
   const onBadLine = params.onBadLine ?? (() => {});
   const onError = params.onError ?? (() => {});
 
-  let offset = 0;
+  let offset = params.startAt ?? 0;
   let inode: number | bigint | null = null;
   let decoder = new StringDecoder("utf8");
   let pending = "";

@@ -1,0 +1,323 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { spawn as nodeSpawn } from "node:child_process";
+import { EventEmitter } from "node:events";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { UserError } from "../util/errors.ts";
+import { pythonFor, redact, retentionPolicyFor, runTraining, STOP_MESSAGE, torchrunRootExitCode, type RunParams, type SpawnFn } from "./run.ts";
+
+const BUN = process.execPath;
+const FAKE = resolve(import.meta.dir, "../../test/fixtures/fake_engine.ts");
+const HF = "hf_secretTOKENabcdef123456";
+const WANDB = "wandbsecret0123456789abcdef";
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function sink() {
+  const chunks: string[] = [];
+  return { isTTY: false, write: (s: string) => void chunks.push(s), text: () => chunks.join("") };
+}
+
+function baseConfig(out: string, training: Record<string, unknown> = {}) {
+  return {
+    model: { pretrained_name: join(out, "no-model-here") },
+    training: { output_dir: out, save_total_limit: 2, best_model_tracking: { enabled: true, metric: "accuracy" }, checkpoint: { retention: "", keep_optimizer_states: 0 }, ...training },
+    demo: { build_tiny_model: false, build_digits_dataset: false },
+    hub: { repo_id: "me/digits" },
+  };
+}
+
+function setup(scenario: string, opts: { env?: Record<string, string>; training?: Record<string, unknown>; hash?: string } = {}) {
+  const root = mkdtempSync(join(tmpdir(), "qc-run-"));
+  dirs.push(root);
+  const out = join(root, "out");
+  const stderr = sink();
+  const stdout = sink();
+  const signals = new EventEmitter();
+  const params: RunParams = {
+    config: baseConfig(out, opts.training),
+    overrides: [{ path: "training.save_all_checkpoints", requested: false, value: true, source: "default", reason: "test", kind: "forced" }],
+    warnings: [],
+    configHash: opts.hash ?? "hash-this",
+    sourceFile: "/configs/x.yaml",
+    launch: { argv: [BUN, FAKE, scenario, out], env: { HF_TOKEN: HF, WANDB_API_KEY: WANDB, FAKE_CONFIG_HASH: opts.hash ?? "hash-this", ...opts.env } },
+    dsConfig: { train_micro_batch_size_per_gpu: 4, zero_optimization: { stage: 2 } },
+    outputDir: out,
+    stdout,
+    stderr,
+    tty: false,
+    pollMs: 20,
+    processSignals: signals as never,
+    retention: null,
+  };
+  return { root, out, stderr, stdout, signals, params };
+}
+
+async function waitFor(cond: () => boolean, ms = 10000): Promise<void> {
+  const t = Date.now();
+  while (!cond()) {
+    if (Date.now() - t > ms) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function allFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? allFiles(join(dir, e.name)) : [join(dir, e.name)]));
+}
+
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^\S+ \(.*\) [ZX]/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
+describe("runTraining with a fake engine", () => {
+  test("completed run: exit 0, progress lines, resolved_config/ds_config, engine output teed, summary with real paths", async () => {
+    const s = setup("complete");
+    const r = await runTraining(s.params);
+    expect(r.exitCode).toBe(0);
+    expect(r.status).toBe("completed");
+    const err = s.stderr.text();
+    expect(err).toContain("training: 4 steps (2 epoch(s) x 2)");
+    for (const n of [1, 2, 3, 4]) expect(err).toContain(`step ${n}/4 (${n * 25}%)`);
+    expect(err).toContain("eval partial @ step 2: accuracy 0.9000 on 8 samples");
+    expect(err).toContain(`checkpoint step 2 [best]: ${join(s.out, "checkpoint-2")}`);
+    expect(err).toMatch(/run uses .* free at /);
+    expect(err).toContain("engine: starting (HF_TOKEN is set)"); // not a TTY: engine output shown too
+    expect(err).toContain("training completed at step 4");
+
+    const resolved = JSON.parse(readFileSync(join(s.out, "resolved_config.json"), "utf8"));
+    expect(resolved.config_hash).toBe("hash-this");
+    expect(resolved.command).toEqual(s.params.launch.argv);
+    expect(resolved.source_file).toBe("/configs/x.yaml");
+    expect(resolved.config.training.output_dir).toBe(s.out);
+    expect(resolved.overrides[0].path).toBe("training.save_all_checkpoints");
+    expect(Number.isNaN(Date.parse(resolved.created_at))).toBe(false);
+    expect(JSON.parse(readFileSync(join(s.out, "ds_config.json"), "utf8"))).toEqual(s.params.dsConfig as object);
+    expect(readFileSync(join(s.out, "logs", "train.log"), "utf8")).toContain("engine: starting");
+    expect(existsSync(join(s.out, ".stop_requested"))).toBe(false);
+
+    const out = s.stdout.text();
+    expect(out).toContain("summary ── completed (exit code 0)");
+    expect(out).toContain("steps:         4/4");
+    expect(out).toContain("final loss:    0.5000");
+    expect(out).toContain(`best:          ${join(s.out, "checkpoint-2")} (accuracy 0.8750)`);
+    expect(out).toContain("checkpoints:   2 kept, 5.9 KiB (checkpoint-2, checkpoint-4)");
+    expect(out).toContain(`bun run tasks/evaluate.ts --checkpoint ${join(s.out, "checkpoint-2")}`);
+    expect(out).toContain(`bun run tasks/export.ts --checkpoint ${join(s.out, "checkpoint-2")}`);
+    expect(out).toContain(`bun run tasks/push.ts --checkpoint ${join(s.out, "checkpoint-2")} --repo me/digits`);
+    expect(r.summary.checkpoints.count).toBe(2);
+  });
+
+  test("secrets in the environment reach the child but no file, log or output", async () => {
+    const s = setup("complete", { env: { FAKE_LEAK: "1" } });
+    const r = await runTraining(s.params);
+    expect(r.exitCode).toBe(0);
+    const files = allFiles(s.out);
+    expect(files.length).toBeGreaterThan(5);
+    for (const f of files) {
+      const text = readFileSync(f).toString("latin1");
+      expect(text.includes(HF)).toBe(false);
+      expect(text.includes(WANDB)).toBe(false);
+    }
+    expect(readFileSync(join(s.out, "logs", "train.log"), "utf8")).toContain("leaking ***");
+    expect(s.stderr.text().includes(HF)).toBe(false);
+    expect(s.stdout.text().includes(HF)).toBe(false);
+  });
+
+  test("a worker that dies without an end event: exit 1, 'worker died', the log's last lines", async () => {
+    const s = setup("crash");
+    const r = await runTraining(s.params);
+    expect(r.status).toBe("failed");
+    expect(r.exitCode).toBe(1);
+    const err = s.stderr.text();
+    expect(err).toContain(`error: worker died: see ${join(s.out, "logs", "train.log")}`);
+    expect(err).toContain("  | RuntimeError: worker exploded");
+    expect(s.stdout.text()).toContain("summary ── failed (exit code 1)");
+    expect(s.stdout.text()).toContain("read the log:");
+  });
+
+  test("bad input: the engine's exit code 2 (through torchrun's report) and its file:line message", async () => {
+    const s = setup("badinput");
+    const r = await runTraining(s.params);
+    expect(r.exitCode).toBe(2);
+    expect(r.status).toBe("failed");
+    expect(s.stderr.text()).toContain("error: the engine failed: data/train.jsonl:3: label 12 is out of range [0, 10)");
+  });
+
+  test("exit 0 without an end event is still a failure", async () => {
+    const s = setup("noend");
+    const r = await runTraining(s.params);
+    expect(r.exitCode).toBe(1);
+    expect(r.status).toBe("failed");
+  });
+
+  test("first SIGINT creates .stop_requested and the engine stops after saving: exit 130", async () => {
+    const s = setup("stoppable");
+    const run = runTraining(s.params);
+    await waitFor(() => s.stderr.text().includes("step 2/4"));
+    s.signals.emit("SIGINT");
+    expect(existsSync(join(s.out, ".stop_requested"))).toBe(true);
+    expect(s.stderr.text()).toContain(STOP_MESSAGE);
+    const r = await run;
+    expect(r.exitCode).toBe(130);
+    expect(r.status).toBe("interrupted");
+    expect(existsSync(join(s.out, ".stop_requested"))).toBe(false);
+    const ckpts = readdirSync(s.out).filter((n) => n.startsWith("checkpoint-"));
+    expect(ckpts).toHaveLength(1);
+    expect(existsSync(join(s.out, ckpts[0]!, "training_info.json"))).toBe(true);
+    expect(s.stdout.text()).toContain("--resume");
+    expect(s.signals.listenerCount("SIGINT")).toBe(0); // handlers removed
+  });
+
+  test("second SIGINT kills the whole tree, workers in their own sessions included: exit 130, no orphan", async () => {
+    const s = setup("stubborn");
+    const run = runTraining(s.params);
+    await waitFor(() => existsSync(join(s.out, "worker.pid")) && s.stderr.text().includes("step 2/"));
+    const worker = Number(readFileSync(join(s.out, "worker.pid"), "utf8"));
+    expect(alive(worker)).toBe(true);
+    s.signals.emit("SIGTERM");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(alive(worker)).toBe(true); // the first signal only asks
+    s.signals.emit("SIGINT");
+    const r = await run;
+    expect(r.exitCode).toBe(130);
+    expect(r.status).toBe("interrupted");
+    expect(r.summary.reason).toContain("aborted");
+    await waitFor(() => !alive(worker), 3000);
+    expect(existsSync(join(s.out, ".stop_requested"))).toBe(false);
+  });
+
+  test("refuses an output_dir holding checkpoints of a different config; --resume / --overwrite go on", async () => {
+    const s = setup("complete");
+    mkdirSync(join(s.out, "checkpoint-5"), { recursive: true });
+    writeFileSync(join(s.out, "checkpoint-5", "training_info.json"), JSON.stringify({ step: 5, config_hash: "hash-other" }));
+    writeFileSync(join(s.out, "resolved_config.json"), JSON.stringify({ config_hash: "hash-other" }));
+    let caught: unknown;
+    try {
+      await runTraining(s.params);
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(UserError);
+    expect((caught as UserError).exitCode).toBe(2);
+    expect((caught as UserError).message).toContain(`${s.out} holds checkpoints of a different config`);
+    expect((caught as UserError).message).toContain("checkpoint-5");
+    expect((caught as UserError).hint).toContain("--overwrite");
+    expect(JSON.parse(readFileSync(join(s.out, "resolved_config.json"), "utf8")).config_hash).toBe("hash-other"); // untouched
+    expect(existsSync(join(s.out, "logs"))).toBe(false);
+
+    const r = await runTraining({ ...s.params, overwrite: true });
+    expect(r.exitCode).toBe(0);
+    expect(existsSync(join(s.out, "checkpoint-5"))).toBe(false);
+    expect(s.stderr.text()).toContain("overwrite: removed checkpoint-5, resolved_config.json from");
+
+    // --resume keeps what is there (the engine continues from it)
+    const s2 = setup("complete");
+    mkdirSync(join(s2.out, "checkpoint-5"), { recursive: true });
+    writeFileSync(join(s2.out, "checkpoint-5", "training_info.json"), JSON.stringify({ step: 5, config_hash: "hash-other" }));
+    const r2 = await runTraining({ ...s2.params, resume: true });
+    expect(r2.exitCode).toBe(0);
+    expect(existsSync(join(s2.out, "checkpoint-5", "training_info.json"))).toBe(true);
+  });
+
+  test("demo assets run first with the same python and env, from an argument list", async () => {
+    const s = setup("complete");
+    s.params.config.demo = { build_tiny_model: true, build_digits_dataset: false };
+    s.params.launch.python = "/venv/bin/python";
+    const calls: { cmd: string; args: string[]; env: Record<string, string | undefined>; detached?: boolean }[] = [];
+    const spawn: SpawnFn = (cmd, args, options) => {
+      calls.push({ cmd, args, env: options.env as never, detached: options.detached });
+      if (cmd === "/venv/bin/python") return nodeSpawn(BUN, ["-e", "console.log('demo assets built')"], options);
+      return nodeSpawn(cmd, args, options);
+    };
+    const r = await runTraining({ ...s.params, spawn });
+    expect(r.exitCode).toBe(0);
+    expect(calls).toHaveLength(2);
+    expect(calls[0]!.args).toEqual(["-m", "qc_engine.demo_assets", "--resolved", join(s.out, "resolved_config.json")]);
+    expect(calls[0]!.env.HF_TOKEN).toBe(HF);
+    expect(calls[1]!.cmd).toBe(BUN);
+    expect(calls.every((c) => c.detached)).toBe(true);
+    expect(s.stderr.text()).toContain("demo assets built");
+
+    const failing: SpawnFn = (cmd, args, options) =>
+      cmd === "/venv/bin/python" ? nodeSpawn(BUN, ["-e", "process.exit(2)"], options) : nodeSpawn(cmd, args, options);
+    const r2 = await runTraining({ ...s.params, spawn: failing });
+    expect(r2.exitCode).toBe(2);
+    expect(r2.summary.reason).toContain("building the demo assets failed");
+  });
+
+  test("live retention through lib/checkpoints/retention.ts; a failing retention never stops training", async () => {
+    const s = setup("complete", { env: { FAKE_NO_BEST: "1" }, training: { checkpoint: { retention: "last:1", keep_optimizer_states: 0 } } });
+    const r = await runTraining({ ...s.params, retention: undefined }); // the real module
+    expect(r.exitCode).toBe(0);
+    expect(existsSync(join(s.out, "checkpoint-2"))).toBe(false);
+    expect(existsSync(join(s.out, "checkpoint-4", "training_info.json"))).toBe(true);
+    expect(s.stderr.text()).toContain("retention (last:1)");
+
+    const s2 = setup("complete");
+    const calls: string[] = [];
+    const r2 = await runTraining({
+      ...s2.params,
+      retention: {
+        applyRetention: (p) => {
+          calls.push(p.policy);
+          throw new Error("disk on fire");
+        },
+      },
+    });
+    expect(r2.exitCode).toBe(0);
+    expect(calls).toEqual(["best:1+last:2", "best:1+last:2", "best:1+last:2"]); // two checkpoints + the end
+    expect(s2.stderr.text()).toContain("retention (best:1+last:2) failed after checkpoint-2, training continues: disk on fire");
+  });
+
+  test("too little disk for the checkpoints: refused before launch unless allowLowDisk", async () => {
+    const s = setup("complete");
+    const model = join(s.root, "model");
+    mkdirSync(model);
+    writeFileSync(join(model, "model.safetensors"), Buffer.alloc(10_000));
+    s.params.config.model = { pretrained_name: model };
+    let caught: unknown;
+    try {
+      await runTraining({ ...s.params, freeBytes: () => 1000 });
+    } catch (e) {
+      caught = e;
+    }
+    expect((caught as UserError).exitCode).toBe(2);
+    expect((caught as UserError).message).toContain("not enough disk space: the run needs about 312.5 KiB for 4 checkpoint(s)");
+    expect((caught as UserError).hint).toContain("--allow-low-disk");
+    const r = await runTraining({ ...s.params, freeBytes: () => 1000, allowLowDisk: true });
+    expect(r.exitCode).toBe(0);
+    expect(s.stderr.text()).toContain("warning: not enough disk space");
+  });
+});
+
+describe("helpers", () => {
+  test("torchrunRootExitCode reads the root cause, including signals", () => {
+    expect(torchrunRootExitCode("x\nRoot Cause (first observed failure):\n[0]:\n  exitcode  : 2 (pid: 9)\n")).toBe(2);
+    expect(torchrunRootExitCode("Root Cause (first observed failure):\n  exitcode  : -9 (pid: 9)")).toBe(-9);
+    expect(torchrunRootExitCode("all fine")).toBeNull();
+  });
+  test("pythonFor finds the venv's python next to torchrun", () => {
+    const dir = mkdtempSync(join(tmpdir(), "qc-py-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "python"), "");
+    expect(pythonFor([join(dir, "torchrun"), "--standalone"])).toBe(join(dir, "python"));
+    expect(pythonFor(["/usr/bin/python3.11", "-m", "torch.distributed.run"])).toBe("/usr/bin/python3.11");
+    expect(pythonFor(["torchrun"])).toBe("python3");
+  });
+  test("retentionPolicyFor follows the config", () => {
+    const t = (training: object) => retentionPolicyFor({ training: { output_dir: "o", ...training } });
+    expect(t({ checkpoint: { retention: "top:3:macro_f1" } })).toBe("top:3:macro_f1");
+    expect(t({ save_all_checkpoints: true })).toBe("all");
+    expect(t({ save_total_limit: 3 })).toBe("best:1+last:3");
+    expect(t({ save_total_limit: 3, best_model_tracking: { enabled: false } })).toBe("last:3");
+  });
+  test("redact", () => {
+    expect(redact(`token=${HF} again ${HF}`, [HF])).toBe("token=*** again ***");
+  });
+});
