@@ -90,7 +90,8 @@ await runTask(async () => {
   process.stderr.write(formatOverrideReport(resolved.overrides, resolved.warnings));
   const { runTraining } = await import("../lib/train/run.ts");
   const result = await runTraining({
-    config,
+    // RunConfig (the launcher's view) has index signatures; the generated interfaces do not.
+    config: config as typeof config & { [k: string]: unknown; training: typeof config.training & { [k: string]: unknown } },
     overrides: resolved.overrides,
     warnings: resolved.warnings,
     configHash: resolved.configHash,
@@ -98,7 +99,7 @@ await runTask(async () => {
     launch,
     dsConfig,
     outputDir,
-    resume,
+    resume: Boolean(resume), // the launch argv already carries --resume auto|PATH
     overwrite: Boolean(values.overwrite),
     allowLowDisk: Boolean(values["allow-low-disk"]),
   });

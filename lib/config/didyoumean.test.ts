@@ -12,3 +12,9 @@ test("closest suggests within reach, else nothing", () => {
   expect(closest("epocs", ["epochs", "seed", "lr"])).toBe("epochs");
   expect(closest("zzzzzz", ["epochs", "seed"])).toBeNull();
 });
+
+test("a unique truncated or extended name is suggested", () => {
+  expect(closest("food", ["food101", "digits"])).toBe("food101");
+  expect(closest("food", ["food101", "food102"])).toBeNull();
+  expect(closest("training.num_labels", ["training", "model.metric"])).toBeNull(); // no "prefix" match on dotted paths
+});

@@ -17,7 +17,8 @@ export function editDistance(a: string, b: string): number {
 }
 
 /** The closest candidate within a typo's reach (about a third of the word), or null. */
-export function closest(word: string, candidates: Iterable<string>, maxDistance?: number): string | null {
+export function closest(word: string, candidatesIn: Iterable<string>, maxDistance?: number): string | null {
+  const candidates = [...candidatesIn];
   const limit = maxDistance ?? Math.max(2, Math.floor(word.length / 3));
   const lower = word.toLowerCase();
   let best: string | null = null;
@@ -29,5 +30,9 @@ export function closest(word: string, candidates: Iterable<string>, maxDistance?
       bestDistance = distance;
     }
   }
-  return best !== null && bestDistance <= limit ? best : null;
+  if (best !== null && bestDistance <= limit) return best;
+  // A truncated or extended name ("food" / "food101"): suggest it when it is the only one.
+  // (names only: for dotted paths a section would be a "prefix" of every key in it)
+  const prefixed = lower.length >= 3 && !lower.includes(".") ? candidates.filter((c) => c.toLowerCase().startsWith(lower) || lower.startsWith(c.toLowerCase())) : [];
+  return prefixed.length === 1 ? prefixed[0] : null;
 }
