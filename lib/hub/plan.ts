@@ -54,6 +54,9 @@ export interface PlanPushParams {
   createPr?: boolean;
 }
 
+/** Branches named checkpoint-<step> hold one checkpoint and nothing else. */
+export const OWN_BRANCH_RE = /^checkpoint-\d+$/;
+
 const REPO_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*\/[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 export function checkRepoId(repo: string, source = "--repo"): string {
@@ -181,17 +184,18 @@ export function checkpointFiles(params: {
   return kept;
 }
 
-function target(
+/** One target: checkpoint c pushed to branch (used by planPush and the background pusher). */
+export function checkpointTarget(
   c: CheckpointInfo,
   branch: string,
-  opts: { repo: string; resolved: ResolvedConfigFile | null; ownBranch: boolean; createPr: boolean; reason: string },
+  opts: { repo: string; resolved: ResolvedConfigFile | null; createPr: boolean; reason: string },
 ): PushTarget {
   return {
     checkpointName: c.name,
     checkpointPath: c.path,
     step: c.step,
     branch,
-    ownBranch: opts.ownBranch,
+    ownBranch: OWN_BRANCH_RE.test(branch),
     createPr: opts.createPr,
     files: checkpointFiles({ checkpoint: c, repo: opts.repo, branch, resolved: opts.resolved, reason: opts.reason }),
     commitTitle: `Upload ${c.name} (step ${c.step})`,
@@ -213,7 +217,7 @@ export function planPush(params: PlanPushParams): PushPlan {
       repo,
       private: params.private,
       outputDir,
-      targets: [target(c, revision, { repo, resolved, ownBranch: false, createPr, reason: "asked for with --checkpoint" })],
+      targets: [checkpointTarget(c, revision, { repo, resolved, createPr, reason: "asked for with --checkpoint" })],
       skipped,
     };
   }
@@ -239,13 +243,13 @@ export function planPush(params: PlanPushParams): PushPlan {
   const resolved = readResolvedConfig(outputDir);
   const best = chooseBest({ checkpoints: usable, outputDir, resolved })!;
   const targets: PushTarget[] = [
-    target(best.checkpoint, revision, { repo, resolved, ownBranch: false, createPr, reason: best.reason }),
+    checkpointTarget(best.checkpoint, revision, { repo, resolved, createPr, reason: best.reason }),
   ];
   if (params.mode === "all") {
     for (const c of usable) {
       const branch = `checkpoint-${c.step}`;
       if (branch === revision) continue;
-      targets.push(target(c, branch, { repo, resolved, ownBranch: true, createPr: false, reason: `every checkpoint on its own branch` }));
+      targets.push(checkpointTarget(c, branch, { repo, resolved, createPr: false, reason: `every checkpoint on its own branch` }));
     }
   }
   return { repo, private: params.private, outputDir, targets, skipped };

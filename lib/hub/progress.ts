@@ -171,3 +171,27 @@ export const silentProgress: PushProgress = {
   note() {},
   stop() {},
 };
+
+/** Quiet lines for background pushes during training: target start/end, retries and notes only. */
+export function createLogProgress(log: (line: string) => void): PushProgress {
+  let label = "";
+  return {
+    startTarget(l, files, unchanged) {
+      label = l;
+      const bytes = files.reduce((s, f) => s + f.size, 0);
+      log(`[hub] ${l}: sending ${files.length} file(s), ${formatBytes(bytes)}${unchanged ? ` (${unchanged} unchanged)` : ""}`);
+    },
+    phase() {},
+    file() {},
+    retry(e) {
+      log(`[hub] ${label}: ${e.method} ${e.url} failed (${e.reason}); retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)} s`);
+    },
+    endTarget(line) {
+      log(line.replace(/^\[push\]/, "[hub]"));
+    },
+    note(line) {
+      log(line.replace(/^\[push\]/, "[hub]"));
+    },
+    stop() {},
+  };
+}

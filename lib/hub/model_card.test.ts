@@ -1,0 +1,105 @@
+import { describe, expect, test } from "bun:test";
+import { load } from "js-yaml";
+import type { EvalEntry, TrainingInfo } from "../checkpoints/scan.ts";
+import { baseModelId, renderModelCard, type ModelCardParams, type ResolvedConfigFile } from "./model_card.ts";
+
+function frontMatter(card: string): Record<string, any> {
+  const m = /^---\n([\s\S]*?)\n---\n/.exec(card);
+  expect(m).not.toBeNull();
+  return load(m![1]) as Record<string, any>;
+}
+
+const info = {
+  step: 800, epoch: 2, train_loss: 0.31, is_final: true, is_best: true, world_size: 4, zero_stage: 3, precision: "bf16",
+  num_labels: 3, id2label: { "0": "apple", "1": "banana", "2": "cherry" }, config_hash: "h",
+} as unknown as TrainingInfo;
+
+const resolved: ResolvedConfigFile = {
+  config: {
+    model: { pretrained_name: "/models/Qwen2.5-VL-7B-Instruct", pooling: "last_token" },
+    data: { dataset: "food101", prompt: "What dish is this?" },
+    training: { per_device_batch_size: 2, gradient_accumulation_steps: 8, lr: 1e-5, lr_scheduler: "cosine", warmup_steps: 100, skip_evaluation: true },
+  },
+  overrides: [
+    { path: "training.save_all_checkpoints", requested: false, value: true, source: "file", reason: "skip_evaluation keeps every checkpoint", kind: "forced" },
+    { path: "training.eval_steps", requested: 200, value: 200, source: "default", reason: "no evaluation runs during training", kind: "ignored" },
+  ],
+  config_hash: "abc123",
+};
+
+const evals: Record<string, EvalEntry> = {
+  a: { split: "partial", data: "/d/val.jsonl", data_sha256: "x", num_samples: 500, step: 800, metrics: { accuracy: 0.5 }, evaluated_at: "2026-01-01T00:00:00Z" },
+  b: { split: "full", data: "/d/val.jsonl", data_sha256: "x", num_samples: 25250, step: 800, metrics: { accuracy: 0.9123, top5_accuracy: 0.987, macro_f1: 0.9051, loss: 0.33 }, evaluated_at: "2026-01-02T00:00:00Z" },
+};
+
+const params = (over: Partial<ModelCardParams> = {}): ModelCardParams => ({
+  repoId: "me/food101-qwen", revision: "main", checkpointName: "checkpoint-800", step: 800, info, evalResults: evals, resolved, ...over,
+});
+
+describe("renderModelCard", () => {
+  test("front matter: library, base model, pipeline, tags, metrics and model-index with the full evaluation", () => {
+    const fm = frontMatter(renderModelCard(params()));
+    expect(fm.library_name).toBe("transformers");
+    expect(fm.base_model).toBe("Qwen/Qwen2.5-VL-7B-Instruct");
+    expect(fm.pipeline_tag).toBe("image-classification");
+    expect(fm.tags).toContain("image-classification");
+    expect(fm.tags).toContain("food101");
+    expect(fm.metrics.sort()).toEqual(["accuracy", "f1"]);
+    const results = fm["model-index"][0].results;
+    expect(fm["model-index"][0].name).toBe("food101-qwen");
+    expect(results).toHaveLength(1); // the partial one is left out when a full one exists
+    expect(results[0].task.type).toBe("image-classification");
+    expect(results[0].dataset).toEqual({ name: "food101", type: "food101", split: "validation" });
+    const byName = Object.fromEntries(results[0].metrics.map((m: any) => [m.name, m]));
+    expect(byName["Accuracy"]).toEqual({ type: "accuracy", value: 0.9123, name: "Accuracy" });
+    expect(byName["Macro F1"].value).toBe(0.9051);
+    expect(byName["Macro F1"].args).toEqual({ average: "macro" });
+    expect(byName["Top-5 Accuracy"].value).toBe(0.987);
+  });
+
+  test("body: results table, settings, override report, labels, load snippet with revision", () => {
+    const card = renderModelCard(params({ revision: "checkpoint-800" }));
+    expect(card).toContain("| full | val.jsonl | 25250 | 800 | 0.9123 | 0.987 | 0.9051 | 0.33 |");
+    expect(card).toContain("| partial | val.jsonl | 500 | 800 | 0.5 |");
+    expect(card).toContain("2 per device × 8 accumulation × 4 process(es) = 64");
+    expect(card).toContain("| Learning rate | 1e-5 |");
+    expect(card).toContain("| `training.save_all_checkpoints` | false (file) | true | forced | skip_evaluation keeps every checkpoint |");
+    expect(card).toContain("| `training.eval_steps` | 200 (default) | ignored | ignored |");
+    expect(card).toContain("0: apple, 1: banana, 2: cherry");
+    expect(card).toContain("AutoModelForImageClassification.from_pretrained(repo, revision=\"checkpoint-800\", trust_remote_code=True)");
+    expect(card).toContain("AutoProcessor.from_pretrained(repo, revision=\"checkpoint-800\", trust_remote_code=True)");
+    expect(card).toContain('"What dish is this?"');
+  });
+
+  test("not evaluated: no metrics, no model-index, and the card says how to evaluate", () => {
+    const card = renderModelCard(params({ evalResults: null }));
+    const fm = frontMatter(card);
+    expect(fm.metrics).toBeUndefined();
+    expect(fm["model-index"]).toBeUndefined();
+    expect(card).toContain("has not been evaluated (it was trained with `training.skip_evaluation: true`)");
+    expect(card).toContain("tasks/evaluate.ts");
+  });
+
+  test("only partial evaluations: they go to model-index, marked as a subset", () => {
+    const fm = frontMatter(renderModelCard(params({ evalResults: { a: evals.a } })));
+    expect(fm["model-index"][0].results[0].dataset.split).toBe("validation (subset)");
+    expect(fm["model-index"][0].results[0].metrics[0].value).toBe(0.5);
+  });
+
+  test("deterministic (a re-push of the same checkpoint sends no new card) and no resolved config handled", () => {
+    expect(renderModelCard(params())).toBe(renderModelCard(params()));
+    const card = renderModelCard(params({ resolved: null }));
+    expect(frontMatter(card).base_model).toBeUndefined();
+    expect(card).toContain("resolved_config.json was not found");
+  });
+});
+
+describe("baseModelId", () => {
+  test("Hub ids kept, official folder names mapped, other paths dropped", () => {
+    expect(baseModelId("Qwen/Qwen2.5-VL-3B-Instruct")).toBe("Qwen/Qwen2.5-VL-3B-Instruct");
+    expect(baseModelId("/models/Qwen2.5-VL-7B-Instruct/")).toBe("Qwen/Qwen2.5-VL-7B-Instruct");
+    expect(baseModelId("/tmp/tiny-model")).toBeNull();
+    expect(baseModelId("./local/model")).toBeNull();
+    expect(baseModelId("")).toBeNull();
+  });
+});
