@@ -31,12 +31,12 @@ test("keep every checkpoint: steps from the training JSONL, world size and save_
   const data = join(dir, "train.jsonl");
   writeFileSync(data, Array.from({ length: 40 }, (_, i) => `{"image":"${i}.png","label":0}`).join("\n") + "\n");
   const config = { model: { pretrained_name: dir }, data: { train_jsonl: data }, training: { save_all_checkpoints: true, epochs: 2, per_device_batch_size: 2, save_steps: 5 } };
-  // 2 epochs x 40 / (2 x 2 ranks) = 20 steps -> 4 saves of 4000 bytes (fp32: 4x)
+  // 2 epochs x 40 / (2 x 2 ranks) = 20 steps -> 4 saves of 5000 bytes (fp32: 5x)
   const r = checkDiskBeforeLaunch({ config, outputDir: dir, argv: ["torchrun", "--nproc-per-node", "2"], freeBytes: () => 1e9 });
-  expect(r.requiredBytes).toBe(4 * 4000);
+  expect(r.requiredBytes).toBe(4 * 5000);
   expect(r.ok).toBe(true);
   const slim = checkDiskBeforeLaunch({ config: { ...config, training: { ...config.training, checkpoint: { keep_optimizer_states: 1 } } }, outputDir: dir, argv: ["torchrun", "--nproc-per-node", "2"], freeBytes: () => 1e9 });
-  expect(slim.requiredBytes).toBe(2 * 4000 + 2 * 1000);
+  expect(slim.requiredBytes).toBe(2 * 5000 + 2 * 1000);
 });
 
 test("no local model folder: nothing to estimate, no refusal", () => {

@@ -73,7 +73,7 @@ function countLines(path: string): number | null {
 
 /**
  * One checkpoint ~ hf_model (the weights) + deepspeed/ (module weights + fp32 Adam master, m, v):
- * 8x the 16-bit weights on disk, 4x fp32 weights. Checkpoints kept at once: every save with
+ * 8x the 16-bit weights on disk, 5x fp32 weights (ZeRO keeps an fp32 master copy even in fp32). Checkpoints kept at once: every save with
  * `all`, else save_total_limit + the best + the one being written. keep_optimizer_states=N
  * leaves only hf_model/ in the older ones.
  */
@@ -88,7 +88,7 @@ export function checkDiskBeforeLaunch(params: {
   if (!weights) return { ok: true, message: null, requiredBytes: null, freeBytes: null };
   const t = config.training;
   const hfBytes = weights.bytes;
-  const fullBytes = weights.bytes * (weights.sixteenBit ? 8 : 4);
+  const fullBytes = weights.bytes * (weights.sixteenBit ? 8 : 5);
 
   const retention = t.checkpoint?.retention?.trim() ?? "";
   const keepAll = retention === "all" || (retention === "" && t.save_all_checkpoints === true);

@@ -99,6 +99,9 @@ describe("runTraining with a fake engine", () => {
     expect(Number.isNaN(Date.parse(resolved.created_at))).toBe(false);
     expect(JSON.parse(readFileSync(join(s.out, "ds_config.json"), "utf8"))).toEqual(s.params.dsConfig as object);
     expect(readFileSync(join(s.out, "logs", "train.log"), "utf8")).toContain("engine: starting");
+    // the engine's own step lines stay in the log; the terminal shows the launcher's (with ETA) once
+    expect(readFileSync(join(s.out, "logs", "train.log"), "utf8")).toContain("step 3/4 | engine mirror line");
+    expect(err).not.toContain("engine mirror line");
     expect(existsSync(join(s.out, ".stop_requested"))).toBe(false);
 
     const out = s.stdout.text();

@@ -133,12 +133,20 @@ function lastLines(path: string, n: number): string[] {
   }
 }
 
+/**
+ * Engine lines that only repeat an event the watcher already prints (or tqdm noise): they stay in
+ * train.log but are not echoed to the terminal twice. A format change only costs a duplicate line.
+ */
+export const ENGINE_MIRROR_LINE = /^(step \d+\/\d+ \||eval step \d+ \(|checkpoint checkpoint-\d+ saved|Writing model shards|Loading weights:)/;
+
 /** Splits child output into lines, redacts secrets, and writes each to every sink. */
 class LineTee {
   private pending = "";
   constructor(
     private readonly sinks: ((text: string) => void)[],
     private readonly secrets: string[],
+    /** Sinks that get only the lines this keeps. */
+    private readonly filtered: { sink: (text: string) => void; keep: (line: string) => boolean }[] = [],
   ) {}
   write(chunk: Buffer | string): void {
     this.pending += chunk.toString();
@@ -155,6 +163,13 @@ class LineTee {
   private emit(text: string): void {
     const clean = redact(text, this.secrets);
     for (const s of this.sinks) s(clean);
+    if (this.filtered.length === 0) return;
+    const lines = clean.split("\n");
+    lines.pop(); // text always ends with a newline
+    for (const f of this.filtered) {
+      const kept = lines.filter(f.keep);
+      if (kept.length) f.sink(kept.join("\n") + "\n");
+    }
   }
 }
 
@@ -348,7 +363,8 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
   const watcher: Watcher = createWatcher({ outputDir, stderr, tty: params.tty });
   const toStderr = (text: string) => void stderr.write(text);
   // With a bar on the terminal, engine output goes to the log only (printed on failure).
-  const tee = new LineTee(watcher.tty ? [toLog] : [toLog, toStderr], secrets);
+  const keepOnTerminal = (line: string) => !ENGINE_MIRROR_LINE.test(line.replace(/^.*\r/, ""));
+  const tee = new LineTee([toLog], secrets, watcher.tty ? [] : [{ sink: toStderr, keep: keepOnTerminal }]);
   toLog(`==== ${new Date(startedAt).toISOString()} launch: ${redact(params.launch.argv.join(" "), secrets)}\n`);
 
   let current: Supervised | null = null;
@@ -426,7 +442,10 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
             policy,
             bestPath,
             slimKeep: slimKeep > 0 ? slimKeep : undefined,
-            log: (line) => watcher.note(`retention (${policy}): ${line}`),
+            // Only what changes something (deletions, slimming, warnings): "keep" rows are noise.
+            log: (line) => {
+              if (!/^[^:]+: keep\b/.test(line)) watcher.note(`retention (${policy}): ${line}`);
+            },
           });
         } catch (e) {
           const msg = `retention (${policy}) failed after ${why}, training continues: ${e instanceof Error ? e.message : String(e)}`;
@@ -500,7 +519,9 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
     } else {
       status = "failed";
       const root = torchrunRootExitCode(logText);
-      const engineCode = typeof lastError?.exit_code === "number" ? lastError.exit_code : root;
+      // The engine puts its exit code in `end`/`error` (torchrun turns every failure into 1).
+      const endCode = typeof end?.exit_code === "number" ? (end.exit_code as number) : null;
+      const engineCode = endCode ?? (typeof lastError?.exit_code === "number" ? lastError.exit_code : root);
       exitCode = engineCode !== null && engineCode > 0 ? engineCode : result.code && result.code > 0 ? result.code : 1;
       if (lastError) reason = `the engine failed: ${lastError.message}`;
       else if (!end && root !== null && root < 0) reason = `worker died (killed by signal ${-root}): see ${logPath}`;

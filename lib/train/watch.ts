@@ -129,7 +129,7 @@ export function createWatcher(params: WatchParams): Watcher {
     state.start = ev;
     const resumed = ev.resumed_from_step ? `, resumed from step ${ev.resumed_from_step}` : "";
     print(
-      `training: ${ev.total_steps} steps (${ev.epochs} epoch(s) x ${ev.steps_per_epoch}), ` +
+      `training: ${ev.total_steps} steps (${Number.isInteger(ev.epochs) ? ev.epochs : num(ev.epochs, 2)} epoch(s) x ${ev.steps_per_epoch}), ` +
         `${ev.num_train_samples} train / ${ev.num_val_samples} val samples, ` +
         `world size ${ev.world_size}, global batch ${ev.global_batch_size}${resumed}`,
     );
