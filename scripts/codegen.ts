@@ -4,6 +4,8 @@
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { compile } from "json-schema-to-typescript";
+import Ajv2020 from "ajv/dist/2020.js";
+import standaloneCode from "ajv/dist/standalone/index.js";
 
 // --root DIR: run against another checkout (the freshness test uses a temporary copy).
 const rootFlag = process.argv.indexOf("--root");
@@ -138,6 +140,36 @@ function withTitleSuffix(schema: JsonSchema, suffix: string): JsonSchema {
   return copy;
 }
 
+/** Ajv options for the config validator; lib/config/schema.ts compiles with the same ones when needed. */
+export const AJV_OPTIONS = { strict: true, allErrors: true, useDefaults: true, allowUnionTypes: true } as const;
+
+/**
+ * The schema validator, compiled ahead of time (Ajv standalone code): compiling the schema at
+ * start-up costs 100-200 ms on a busy 2-core machine, which is most of the time a bad config
+ * takes to be refused.
+ */
+function buildValidator(schema: JsonSchema): string {
+  const ajv = new Ajv2020({ ...AJV_OPTIONS, code: { source: true, esm: true, lines: false } });
+  ajv.addKeyword({ keyword: "x-forced", schemaType: "array" });
+  ajv.addKeyword({ keyword: "x-ignored-when", schemaType: ["array", "object"] });
+  let code = standaloneCode(ajv, ajv.compile(schema));
+  code = code.replace('"use strict";', "");
+  const runtime = new Set<string>();
+  code = code.replace(/require\("ajv\/dist\/runtime\/(\w+)"\)\.default/g, (_m, name: string) => {
+    runtime.add(name);
+    return `ajvRuntime_${name}`;
+  });
+  if (/require\(/.test(code)) throw new Error("codegen: Ajv standalone code needs a runtime module that is not handled");
+  const imports = [...runtime].sort().map((n) => `import ajvRuntime_${n} from "ajv/dist/runtime/${n}.js";`).join("\n");
+  return `${BANNER}
+// The config schema validator, precompiled by Ajv (standalone code, ${"JSON Schema 2020-12"}, allErrors, useDefaults).
+// @ts-nocheck
+/* eslint-disable */
+${imports}
+${code.trim()}
+`;
+}
+
 export async function generate(schema: JsonSchema): Promise<Record<string, string>> {
   const compileOptions = {
     additionalProperties: false,
@@ -200,7 +232,7 @@ export const OPTIONS: readonly OptionInfo[] = ${json(buildOptionTable(schema))};
 
 export const SECTIONS: readonly { path: string; description: string }[] = ${json(buildSectionTable(schema))};
 `;
-  return { "config.ts": types, "overrides.ts": overrides, "options.ts": options };
+  return { "config.ts": types, "overrides.ts": overrides, "options.ts": options, "validate.ts": buildValidator(schema) };
 }
 
 async function main() {

@@ -1,6 +1,7 @@
 // Schema validation (Ajv, JSON Schema 2020-12) turned into key-path problems with fixes.
-import Ajv2020, { type ErrorObject } from "ajv/dist/2020.js";
+import type { ErrorObject } from "ajv";
 import schema from "../../schema/config.schema.json" with { type: "json" };
+import { validate as precompiledValidate } from "../../generated/validate.ts";
 import { OPTIONS, SECTIONS, type OptionInfo } from "../../generated/options.ts";
 import { closest } from "./didyoumean.ts";
 import { pointerToPath, getPath } from "./paths.ts";
@@ -8,17 +9,10 @@ import type { ConfigProblem } from "./problems.ts";
 
 export { schema };
 
-let compiled: ReturnType<Ajv2020["compile"]> | null = null;
-
-function validator() {
-  if (compiled) return compiled;
-  const ajv = new Ajv2020({ strict: true, allErrors: true, useDefaults: true, allowUnionTypes: true });
-  // Our annotations: no validation meaning, read by scripts/codegen.ts into generated/overrides.ts.
-  ajv.addKeyword({ keyword: "x-forced", schemaType: "array" });
-  ajv.addKeyword({ keyword: "x-ignored-when", schemaType: ["array", "object"] });
-  compiled = ajv.compile(schema);
-  return compiled;
-}
+// Ajv 2020 (strict, allErrors, useDefaults, x- keywords registered), compiled ahead of time by
+// scripts/codegen.ts into generated/validate.ts, so start-up pays no schema compilation.
+type Validator = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+const validator = (): Validator => precompiledValidate as Validator;
 
 /** The option a concrete path refers to (map keys match "*"), or undefined. */
 export function findOption(path: string): OptionInfo | undefined {
