@@ -45,8 +45,8 @@ export async function forEachLine(params: {
   return { lines: lineNo, bytes };
 }
 
-/** Number of lines of a file (a last line without "\n" counts), streamed. */
-export async function countLines(path: string): Promise<number> {
+/** Number of non-blank lines of a file (the samples of a JSONL), streamed. */
+export async function countNonBlankLines(path: string): Promise<number> {
   let n = 0;
   await forEachLine({ path, onLine: (t) => void (t.trim() && n++) });
   return n;

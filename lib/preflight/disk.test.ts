@@ -1,0 +1,168 @@
+import { describe, expect, test } from "bun:test";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { UserError } from "../util/errors.ts";
+import { configForTest } from "../data/fixtures.ts";
+import { checkpointSizes, keptByPolicy, nearestExisting, numberOfSaves, preflight, estimateTotalSteps } from "./disk.ts";
+import type { ModelSize } from "./model_size.ts";
+
+const GB = 1e9;
+/** A statfs that reports `free` bytes available. */
+const statfsWith = (free: number) => (() => ({ bavail: free / 4096, bsize: 4096, blocks: 1e9, bfree: 0, files: 0, ffree: 0, type: 0 })) as never;
+const model = (params = 1e9, visionParams = 2e8): ModelSize => ({
+  params,
+  visionParams,
+  hiddenSize: 1024,
+  extraFileBytes: 0,
+  source: "safetensors",
+  modelDir: "/models/m",
+  detail: "test model",
+});
+const outDir = () => join(mkdtempSync(join(tmpdir(), "qc-pre-")), "out", "run");
+const base = (patch: Record<string, unknown> = {}) =>
+  configForTest({
+    training: { output_dir: outDir(), max_steps: 1000, save_steps: 200, precision: "auto", ...(patch as object) },
+  });
+
+describe("arithmetic (hand-computed)", () => {
+  test("one checkpoint: bf16 weights + fp32 master + Adam moments", () => {
+    // 1e9 params in bf16: hf_model 2 GB; deepspeed 2 GB weights + 12 GB optimizer = 14 GB; 16 GB in all.
+    expect(checkpointSizes({ params: 1e9, trainableParams: 1e9, dtype: "bf16", extraFileBytes: 0, deferred: false })).toEqual({
+      hfModel: 2 * GB,
+      deepspeed: 14 * GB,
+      full: 16 * GB,
+      slim: 2 * GB,
+    });
+    // fp32: 4 + (4 + 12) = 20 GB; frozen vision tower (2e8): 12 bytes less for each frozen param.
+    expect(checkpointSizes({ params: 1e9, trainableParams: 1e9, dtype: "fp32", extraFileBytes: 0, deferred: false }).full).toBe(20 * GB);
+    expect(checkpointSizes({ params: 1e9, trainableParams: 8e8, dtype: "bf16", extraFileBytes: 0, deferred: false }).full).toBe(13.6 * GB);
+    expect(checkpointSizes({ params: 1e9, trainableParams: 1e9, dtype: "bf16", extraFileBytes: 5, deferred: true })).toMatchObject({ hfModel: 0, full: 14 * GB });
+  });
+
+  test("saves and the checkpoints each policy keeps", () => {
+    expect(numberOfSaves(1000, 200)).toBe(5);
+    expect(numberOfSaves(750, 200)).toBe(4); // 200, 400, 600 and the final 750
+    const k = (policy: string, evalDuringTraining = true, bestTracked = true) => keptByPolicy({ policy, saves: 10, evalDuringTraining, bestTracked }).kept;
+    expect(k("all")).toBe(10);
+    expect(k("best:1+last:2")).toBe(3); // best + the newest 2
+    expect(k("best:1")).toBe(2); // best + the newest
+    expect(k("last:3", true, false)).toBe(3);
+    expect(k("last:3", true, true)).toBe(4); // + the tracked best, which is protected
+    expect(k("top:2:accuracy", true, false)).toBe(3); // + the newest
+    expect(k("best:2", false)).toBe(10); // nothing to rank without evaluation: all kept
+    expect(k("top:2:train_loss", false, false)).toBe(3); // train_loss is always recorded
+    expect(k("last:50")).toBe(10);
+  });
+
+  test("steps from the training set size", () => {
+    const c = configForTest({ training: { max_steps: 0, epochs: 3, per_device_batch_size: 4, gradient_accumulation_steps: 2 } });
+    // 1000 samples / 4 per batch = 250 batches -> 125 steps an epoch -> 375
+    expect(estimateTotalSteps({ config: c, numTrainSamples: 1000, worldSize: 1 })).toBe(375);
+    expect(estimateTotalSteps({ config: c, numTrainSamples: 1000, worldSize: 2 })).toBe(189); // ceil(125/2)=63 x 3
+  });
+
+  test("the whole preflight, default policy: 4 full checkpoints at the peak", async () => {
+    // 5 saves, best:1+last:2 keeps 3, plus the one landing = 4 x 16 GB = 64 GB
+    const r = await preflight({ config: base(), modelSize: model(), hasGpu: true, statfs: statfsWith(100 * GB) });
+    expect(r.dtype).toBe("bf16");
+    expect(r.plan).toMatchObject({ policy: "best:1+last:2", saves: 5, kept: 3, peak: 4, fullAtPeak: 4, slimAtPeak: 0, requiredBytes: 64 * GB });
+    expect(r.fits).toBe(true);
+    expect(r.freeBytes).toBe(100 * GB);
+    expect(r.text).toContain("fits");
+    // slimming: newest + the landing one full, 2 slim = 2 x 16 + 2 x 2 = 36 GB
+    const slim = await preflight({ config: base({ checkpoint: { retention: "", keep_optimizer_states: 1, hf_format: "every_save" } }), modelSize: model(), hasGpu: true, statfs: statfsWith(100 * GB) });
+    expect(slim.plan.requiredBytes).toBe(36 * GB);
+    // skip_evaluation forces save_all: every one of the 5 saves stays, fp32 on the CPU: 5 x 20 GB
+    const all = await preflight({
+      config: base({ skip_evaluation: true, save_all_checkpoints: true }),
+      modelSize: model(),
+      hasGpu: false,
+      statfs: statfsWith(1000 * GB),
+    });
+    expect(all.plan).toMatchObject({ policy: "all", peak: 5, requiredBytes: 100 * GB });
+  });
+
+  test("the free space is measured on the nearest existing folder", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qc-near-"));
+    expect(nearestExisting(join(dir, "a", "b", "c"))).toBe(dir);
+    const seen: string[] = [];
+    const statfs = ((p: string) => (seen.push(p), { bavail: 1e9, bsize: 4096 })) as never;
+    const c = base();
+    await preflight({ config: c, modelSize: model(), hasGpu: true, statfs });
+    expect(seen).toHaveLength(1);
+    expect(c.training.output_dir.startsWith(seen[0])).toBe(true);
+  });
+});
+
+describe("refusal", () => {
+  test("too little space: a UserError with the numbers and the settings that would fit", async () => {
+    let err: unknown;
+    try {
+      await preflight({ config: base(), modelSize: model(), hasGpu: true, statfs: statfsWith(50 * GB) });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UserError);
+    const e = err as UserError;
+    expect(e.exitCode).toBe(2);
+    expect(e.message).toContain("not enough disk space");
+    expect(e.message).toContain("59.6 GiB"); // 64e9 bytes needed
+    expect(e.message).toContain("46.6 GiB free"); // 50e9 bytes
+    expect(e.hint).toContain("--set training.checkpoint.keep_optimizer_states=1");
+    expect(e.hint).toContain("--set training.checkpoint.retention=last:1");
+    expect(e.hint).toContain("--allow-low-disk");
+    // deferred export alone (56 GB) would not fit: it is listed, marked "no", and not in the hint
+    expect(e.message).toMatch(/no +--set training.checkpoint.hf_format=deferred/);
+    expect(e.hint).not.toContain("hf_format=deferred");
+  });
+
+  test("--allow-low-disk lets it through, marked", async () => {
+    const r = await preflight({ config: base(), modelSize: model(), hasGpu: true, statfs: statfsWith(50 * GB), allowLowDisk: true });
+    expect(r.fits).toBe(false);
+    expect(r.overridden).toBe(true);
+    expect(r.text).toContain("DOES NOT FIT (--allow-low-disk");
+    expect(r.suggestions.find((s) => s.sets[0] === "training.checkpoint.keep_optimizer_states=1")).toMatchObject({ requiredBytes: 36 * GB, fits: true });
+  });
+
+  test("save_all with no room: fewer saves is suggested", async () => {
+    const c = base({ skip_evaluation: true, save_all_checkpoints: true, max_steps: 2000 });
+    // 10 saves x 16 GB = 160 GB + nothing else; 70 GB free -> 4 saves fit -> every 500 steps
+    const r = await preflight({ config: c, modelSize: model(), hasGpu: true, statfs: statfsWith(70 * GB), allowLowDisk: true });
+    expect(r.plan.requiredBytes).toBe(160 * GB);
+    expect(r.suggestions.find((s) => s.sets[0].startsWith("training.save_steps="))?.sets[0]).toBe("training.save_steps=500");
+  });
+
+  test("unknown model size: no comparison, a note", async () => {
+    const r = await preflight({
+      config: base(),
+      modelSize: { ...model(0, 0), source: "unknown", detail: "model x is not on this machine" },
+      hasGpu: true,
+      statfs: statfsWith(1),
+    });
+    expect(r.fits).toBe(true);
+    expect(r.measured).toBe(false);
+    expect(r.text).toContain("disk not checked");
+  });
+
+  test("resuming counts the checkpoints already in output_dir as written", async () => {
+    const c = base();
+    const ck = join(c.training.output_dir, "checkpoint-200");
+    mkdirSync(ck, { recursive: true });
+    writeFileSync(join(ck, "blob"), Buffer.alloc(4096));
+    const r = await preflight({ config: c, modelSize: model(1000, 0), hasGpu: true, statfs: statfsWith(1e12), resume: true });
+    expect(r.existingBytes).toBe(4096);
+    expect(r.neededBytes).toBe(r.plan.requiredBytes - 4096);
+  });
+
+  test("steps counted from data.train_jsonl when max_steps is 0", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qc-steps-"));
+    writeFileSync(join(dir, "train.jsonl"), Array.from({ length: 100 }, () => '{"image":"a.png","label":0}').join("\n") + "\n\n");
+    const c = base({ max_steps: 0, epochs: 2, per_device_batch_size: 10, save_steps: 4 });
+    c.data.train_jsonl = join(dir, "train.jsonl");
+    const r = await preflight({ config: c, modelSize: model(), hasGpu: true, statfs: statfsWith(1e15) });
+    expect(r.totalSteps).toBe(20);
+    expect(r.plan.saves).toBe(5);
+    expect(r.stepsSource).toContain("100 samples");
+  });
+});
