@@ -218,7 +218,7 @@ export interface BestModelTrackingConfig {
   /**
    * Metric that decides the best checkpoint (accuracy, macro_f1, top5_accuracy, loss).
    */
-  metric: string;
+  metric: "accuracy" | "macro_f1" | "top5_accuracy" | "loss";
   /**
    * true for accuracy-like metrics, false for loss.
    */
@@ -564,7 +564,7 @@ export interface BestModelTrackingConfigInput {
   /**
    * Metric that decides the best checkpoint (accuracy, macro_f1, top5_accuracy, loss).
    */
-  metric?: string;
+  metric?: "accuracy" | "macro_f1" | "top5_accuracy" | "loss";
   /**
    * true for accuracy-like metrics, false for loss.
    */

@@ -399,8 +399,13 @@ export const OPTIONS: readonly OptionInfo[] = [
       "string"
     ],
     "description": "Metric that decides the best checkpoint (accuracy, macro_f1, top5_accuracy, loss).",
-    "default": "accuracy",
-    "minLength": 1
+    "enum": [
+      "accuracy",
+      "macro_f1",
+      "top5_accuracy",
+      "loss"
+    ],
+    "default": "accuracy"
   },
   {
     "path": "training.best_model_tracking.greater_is_better",
