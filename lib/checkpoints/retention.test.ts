@@ -332,3 +332,10 @@ describe("applyRetention on real folders", () => {
     expect(existsSync(join(out, "checkpoint-1"))).toBe(true);
   });
 });
+
+test("applyRetention protects the caller's bestPath AND the recorded best_checkpoint.json", () => {
+  const out = makeRun([acc(1, 0.1), acc(2, 0.2), acc(3, 0.3), acc(4, 0.4)]);
+  writeFileSync(join(out, "best_checkpoint.json"), JSON.stringify({ path: join(out, "checkpoint-1"), step: 1 }));
+  const res = applyRetention({ outputDir: out, policy: "last:1", bestPath: join(out, "checkpoint-2") });
+  expect(res.rows.map((r) => r.action)).toEqual(["keep", "keep", "delete", "keep"]);
+});

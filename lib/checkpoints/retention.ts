@@ -412,7 +412,8 @@ export function applyRetention(params: ApplyParams): RetentionResult {
     return false;
   });
 
-  const bestPath = params.bestPath ?? recordedBestPaths(outputDir);
+  // The tracked best: what the caller knows plus what the run recorded (both are protected).
+  const bestPath = [...[params.bestPath ?? []].flat(), ...recordedBestPaths(outputDir)];
   const plan = planRetention({
     checkpoints: safe,
     policy,
