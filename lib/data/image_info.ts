@@ -3,7 +3,14 @@ import { readFile } from "node:fs/promises";
 import { imageSize } from "image-size";
 
 /** Why an image cannot be used; each kind is listed separately in the report. */
-export type ImageProblemKind = "image_missing" | "image_unreadable" | "not_an_image" | "unsupported_image_format" | "image_truncated";
+export type ImageProblemKind =
+  | "image_missing"
+  | "image_unreadable"
+  | "not_an_image"
+  | "unsupported_image_format"
+  | "image_truncated"
+  | "image_aspect_ratio" // set by lib/data/check.ts
+  | "image_decode_failed"; // set by --deep
 
 export interface ImageInfo {
   path: string;
@@ -67,7 +74,7 @@ export async function inspectImage(path: string, reader: ImageReader = defaultRe
   }
   const truncated = truncation(type, data);
   if (truncated) return { ...fail(path, "image_truncated", truncated), ...base, ...dims };
-  return { path, ok: true, ...base, ...dims };
+  return { ok: true, ...base, ...dims };
 }
 
 function fail(path: string, kind: ImageProblemKind, message: string): ImageInfo {
