@@ -48,6 +48,12 @@ export function outcomeOf(state: { firstUpload: number | null }): FileOutcome {
   return state.firstUpload === 1 ? "already on the Hub" : "sent";
 }
 
+function bar(progress: number): string {
+  const width = 16;
+  const done = Math.max(0, Math.min(width, Math.round((progress || 0) * width)));
+  return `[${"#".repeat(done)}${".".repeat(width - done)}]`;
+}
+
 export function createPushProgress(params: PushProgressParams = {}): PushProgress {
   const stream = params.stream ?? process.stderr;
   const tty = params.tty ?? Boolean((stream as { isTTY?: boolean }).isTTY);
@@ -66,18 +72,27 @@ export function createPushProgress(params: PushProgressParams = {}): PushProgres
     else plain(line);
   };
 
+  /** Stops the bars; lines logged above them are flushed first (cli-progress drops them on stop). */
+  function closeBars() {
+    if (!multi) return;
+    multi.update();
+    multi.stop();
+    multi = null;
+    total = null;
+  }
+
   function refreshTotal() {
     total?.update(Math.round(sentBytes()), { done: doneFiles, count: files.size });
   }
 
-  function finishFile(path: string, f: FileState) {
+  function finishFile(path: string, f: FileState, quiet = false) {
     if (f.done) return;
     f.done = true;
     f.uploaded = 1;
     doneFiles++;
     const outcome = outcomeOf(f);
     if (f.bar) f.bar.update(1000, { state: outcome === "sent" ? "sent" : "on Hub" });
-    if (!tty) plain(`[push] ${label}: ${path} ${outcome} (${formatBytes(f.size)}) [${doneFiles}/${files.size} files]`);
+    if (!tty && !quiet) plain(`[push] ${label}: ${path} ${outcome} (${formatBytes(f.size)}) [${doneFiles}/${files.size} files]`);
     refreshTotal();
   }
 
@@ -92,7 +107,8 @@ export function createPushProgress(params: PushProgressParams = {}): PushProgres
         plain(head);
         return;
       }
-      multi?.stop();
+      closeBars();
+      stream.write(head + "\n");
       multi = new cliProgress.MultiBar(
         {
           stream,
@@ -100,15 +116,15 @@ export function createPushProgress(params: PushProgressParams = {}): PushProgres
           clearOnComplete: false,
           format: (_opts, p, payload) => {
             if (payload.kind === "total") {
-              return `${payload.label.padEnd(34).slice(0, 34)} [${"#".repeat(Math.round((p.progress || 0) * 24)).padEnd(24, ".")}] ${payload.done}/${payload.count} files ${formatBytes(p.value)}/${formatBytes(p.total)}`;
+              return `${payload.label.padEnd(30).slice(0, 30)} ${bar(p.progress)} ${payload.done}/${payload.count} files, ${formatBytes(p.value)}`;
             }
-            return `  ${payload.path.padEnd(32).slice(0, 32)} [${"#".repeat(Math.round((p.progress || 0) * 24)).padEnd(24, ".")}] ${payload.state} ${formatBytes(payload.size)}`;
+            return `  ${payload.path.padEnd(28).slice(0, 28)} ${bar(p.progress)} ${payload.state} ${formatBytes(payload.size)}`;
           },
         },
         cliProgress.Presets.shades_classic,
       );
-      multi.log(head + "\n");
-      total = multi.create(Math.max(1, totalBytes), 0, { kind: "total", label: l, done: 0, count: list.length });
+      const short = l.replace(/ -> [^@ ]+@/, " -> "); // the repo is in the line above
+      total = multi.create(Math.max(1, totalBytes), 0, { kind: "total", label: short, done: 0, count: list.length });
       for (const [path, f] of files) f.bar = multi.create(1000, 0, { kind: "file", path, size: f.size, state: "waiting" });
     },
     phase(phase) {
@@ -143,20 +159,18 @@ export function createPushProgress(params: PushProgressParams = {}): PushProgres
       say(`[push] ${label}: ${e.method} ${e.url} failed (${e.reason}); retry ${e.attempt} in ${(e.delayMs / 1000).toFixed(1)} s (${e.retriesLeft} left)`);
     },
     endTarget(line, ok) {
-      if (ok) for (const [path, f] of files) if (!f.done) finishFile(path, f);
+      // Small files travel inside the commit: the summary line covers them.
+      if (ok) for (const [path, f] of files) if (!f.done) finishFile(path, f, true);
       if (multi) {
-        multi.log(line + "\n");
-        multi.stop();
-        multi = null;
-        total = null;
+        closeBars();
+        stream.write(line + "\n");
       } else plain(line);
     },
     note(line) {
       say(line);
     },
     stop() {
-      multi?.stop();
-      multi = null;
+      closeBars();
     },
   };
 }

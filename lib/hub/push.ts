@@ -149,7 +149,7 @@ export function staleFiles(remote: Iterable<string>, local: Set<string>, ownBran
 }
 
 function blobOf(f: PlannedFile): Blob {
-  return f.content.kind === "file" ? Bun.file(f.content.path) : new Blob([f.content.data]);
+  return f.content.kind === "file" ? Bun.file(f.content.path) : new Blob([f.content.data as Uint8Array<ArrayBuffer>]);
 }
 
 async function pushTarget(

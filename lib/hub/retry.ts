@@ -82,7 +82,7 @@ export function createRetryingFetch(params: RetryingFetchParams = {}): typeof fe
       } catch (err) {
         if (isAbort(err, init?.signal)) throw err;
         if (attempt > retries) throw err;
-        reason = (err as Error)?.message || String(err);
+        reason = ((err as Error)?.message || String(err)).replace(/\. For more information, pass `verbose: true`.*$/s, "");
       }
       const delayMs = backoffDelay(attempt, baseDelayMs, maxDelayMs);
       stats.retries++;
