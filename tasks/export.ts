@@ -1,0 +1,64 @@
+// DeepSpeed checkpoint(s) -> hf_model/ (full weights, chosen dtype, sharded safetensors, processor, code).
+import { parseTaskArgs } from "../lib/util/args.ts";
+import { runTask, UserError } from "../lib/util/errors.ts";
+import { formatExportReport, runExport, type ExportDtype } from "../lib/export/export.ts";
+import { createExportProgress } from "../lib/export/progress.ts";
+
+await runTask(async () => {
+  const { values } = parseTaskArgs({
+    name: "export",
+    summary: "write hf_model/ from a checkpoint's DeepSpeed state (any ZeRO stage), loadable by transformers",
+    usage: ["--checkpoint DIR [options]", "--all OUTPUT_DIR [--force] [options]"],
+    options: {
+      checkpoint: { type: "string", valueName: "DIR", description: "One complete checkpoint-N folder (re-exports it even if it has hf_model/).", alias: ["checkpoint_path"] },
+      all: { type: "string", valueName: "OUTPUT_DIR", description: "Every complete checkpoint of a run that has DeepSpeed state but no hf_model/ yet." },
+      force: { type: "boolean", description: "With --all: re-export checkpoints that already have hf_model/." },
+      dtype: { type: "string", default: "auto", valueName: "auto|bf16|fp16|fp32", description: "dtype of the exported weights; auto = the training precision." },
+      "max-shard-size": { type: "string", default: "5GB", valueName: "SIZE", description: "Largest safetensors shard (e.g. 5GB, 500MB)." },
+      verify: { type: "boolean", description: "Also load the export with from_pretrained and compare its logits on a few validation images with the source state." },
+      "verify-samples": { type: "string", default: "4", valueName: "N", description: "Validation images used by --verify." },
+      json: { type: "boolean", description: "Print the outcomes as JSON." },
+    },
+    examples: [
+      "bun run tasks/export.ts --checkpoint out/run/checkpoint-800 --dtype bf16 --verify",
+      "bun run tasks/export.ts --all out/run --max-shard-size 2GB",
+    ],
+    extraHelp:
+      "Written into hf_model.tmp/, checked (safetensors headers: tensors, parameters, dtype), then swapped in\n" +
+      "atomically: on any failure (memory, disk, a missing shard, a kill) the previous hf_model/ stays as it was.\n" +
+      "A slim checkpoint (no DeepSpeed state) is re-exported from its own hf_model/ (new dtype or shard size).",
+  });
+  const verifySamples = Number(values["verify-samples"]);
+  if (!/^[1-9][0-9]*$/.test(String(values["verify-samples"]))) {
+    throw new UserError(`--verify-samples ${values["verify-samples"]}: expected a whole number >= 1`);
+  }
+  const progress = createExportProgress();
+  try {
+    const res = await runExport({
+      checkpoint: values.checkpoint as string | undefined,
+      all: values.all as string | undefined,
+      force: values.force === true,
+      options: {
+        dtype: values.dtype as ExportDtype,
+        maxShardSize: String(values["max-shard-size"]),
+        verify: values.verify === true,
+        verifySamples,
+      },
+      onEvent: (ev, ckpt) => progress.onEvent(ev, ckpt),
+      onLog: (line, stream) => {
+        if (stream === "stdout") process.stderr.write(`${line}\n`);
+      },
+    });
+    progress.stop();
+    if (values.json) process.stdout.write(JSON.stringify(res, null, 2) + "\n");
+    else process.stdout.write(formatExportReport(res));
+    for (const o of res.outcomes) {
+      if (o.status === "failed" && o.stderrTail.length && !values.json) {
+        process.stderr.write(`--- ${o.name}: last lines of the engine's stderr ---\n${o.stderrTail.slice(-15).join("\n")}\n`);
+      }
+    }
+    return res.exitCode;
+  } finally {
+    progress.stop();
+  }
+});
