@@ -6,6 +6,7 @@ import { join, dirname } from "node:path";
 import { compile } from "json-schema-to-typescript";
 import Ajv2020 from "ajv/dist/2020.js";
 import standaloneCode from "ajv/dist/standalone/index.js";
+import { dump } from "js-yaml";
 
 // --root DIR: run against another checkout (the freshness test uses a temporary copy).
 const rootFlag = process.argv.indexOf("--root");
@@ -170,6 +171,55 @@ ${code.trim()}
 `;
 }
 
+/** Wraps a description into "# " comment lines at the given indent. */
+function commentLines(text: string, indent: string, width = 96): string[] {
+  const words = text.split(/\s+/).filter(Boolean);
+  const lines: string[] = [];
+  let line = "";
+  for (const w of words) {
+    if (line && indent.length + 2 + line.length + 1 + w.length > width) {
+      lines.push(`${indent}# ${line}`);
+      line = w;
+    } else line = line ? `${line} ${w}` : w;
+  }
+  if (line) lines.push(`${indent}# ${line}`);
+  return lines;
+}
+
+/**
+ * generated/reference.yaml: every option at its default, each preceded by its description from
+ * the schema (and its allowed values), so a user can copy the block they need into a config.
+ */
+export function buildReferenceYaml(schema: JsonSchema): string {
+  const out: string[] = [
+    "# generated — do not edit. Source: schema/config.schema.json; regenerate with `bun run codegen`.",
+    "# yaml-language-server: $schema=../schema/config.schema.json",
+    "#",
+    "# Every qwen-classify option at its default value, with its description. Copy what you need into",
+    "# your own config; anything left out takes the default shown here.",
+    "#   bun run tasks/train.ts --config generated/reference.yaml --dry-run",
+  ];
+  const emit = (node: JsonSchema, depth: number) => {
+    const indent = "  ".repeat(depth);
+    for (const [key, child] of Object.entries<JsonSchema>(node.properties ?? {})) {
+      if (depth === 0) out.push("", `# ${"-".repeat(94)}`);
+      out.push(...commentLines(child.description ?? "", indent));
+      if (child.enum) out.push(`${indent}# one of: ${child.enum.map((v: unknown) => JSON.stringify(v)).join(" | ")}`);
+      if (child.properties) {
+        out.push(`${indent}${key}:`);
+        emit(child, depth + 1);
+      } else if ("default" in child) {
+        const value = dump(child.default, { flowLevel: 0, lineWidth: -1 }).trim();
+        out.push(`${indent}${key}: ${value}`);
+      } else {
+        out.push(`${indent}${key}: {}`);
+      }
+    }
+  };
+  emit(schema, 0);
+  return out.join("\n") + "\n";
+}
+
 export async function generate(schema: JsonSchema): Promise<Record<string, string>> {
   const compileOptions = {
     additionalProperties: false,
@@ -232,7 +282,13 @@ export const OPTIONS: readonly OptionInfo[] = ${json(buildOptionTable(schema))};
 
 export const SECTIONS: readonly { path: string; description: string }[] = ${json(buildSectionTable(schema))};
 `;
-  return { "config.ts": types, "overrides.ts": overrides, "options.ts": options, "validate.ts": buildValidator(schema) };
+  return {
+    "config.ts": types,
+    "overrides.ts": overrides,
+    "options.ts": options,
+    "validate.ts": buildValidator(schema),
+    "reference.yaml": buildReferenceYaml(schema),
+  };
 }
 
 async function main() {

@@ -35,6 +35,19 @@ describe("shipped configs", () => {
     expect(config.training.save_all_checkpoints).toBe(true);
     expect(warnings).toEqual([]); // the file does not contradict its own forced values
   });
+  test("generated/reference.yaml validates and equals the schema defaults, with every option described", () => {
+    const text = readFileSync(join(ROOT, "generated/reference.yaml"), "utf8");
+    const fromReference = resolveConfig({ configPath: join(ROOT, "generated/reference.yaml"), cwd: ROOT });
+    const empty = join(mkdtempSync(join(tmpdir(), "qc-ref-")), "empty.yaml");
+    writeFileSync(empty, "{}\n");
+    const fromDefaults = resolveConfig({ configPath: empty, cwd: ROOT });
+    expect(fromReference.config).toEqual(fromDefaults.config);
+    // each top-level description from the schema appears as a comment
+    const schema = JSON.parse(readFileSync(join(ROOT, "schema/config.schema.json"), "utf8"));
+    for (const section of Object.values<any>(schema.properties)) {
+      expect(text).toContain(`# ${section.description.split(" ").slice(0, 5).join(" ")}`);
+    }
+  });
   test("food101.yaml: standard mode", () => {
     const { config, overrides } = resolveConfig({ configPath: join(ROOT, "configs/food101.yaml"), cwd: ROOT });
     expect(config.training.skip_evaluation).toBe(false);
