@@ -21,7 +21,10 @@ afterAll(() => {
   hub.stop();
   for (const r of [...runs, home]) rmSync(r, { recursive: true, force: true });
 });
-beforeEach(() => hub.resetCounters());
+beforeEach(() => {
+  hub.resetCounters();
+  hub.clearFaults();
+});
 
 async function cli(args: string[], env: Record<string, string> = {}) {
   const proc = Bun.spawn([BUN, "run", "tasks/push.ts", ...args], {

@@ -72,6 +72,8 @@ export interface HubServer {
   /** The next `count` requests to `route` have their connection dropped (after the request body was read). */
   dropNext(route: HubRoute, count: number): void;
   resetCounters(): void;
+  /** Forget every pending injected failure and drop. */
+  clearFaults(): void;
   repo(id: string): RepoState | undefined;
   branches(id: string): string[];
   /** Sorted paths of a branch (".gitattributes" included). */
@@ -417,6 +419,10 @@ export function startHubServer(options: HubServerOptions): HubServer {
     resetCounters() {
       counters = emptyCounters();
       log.length = 0;
+    },
+    clearFaults() {
+      failures.clear();
+      drops.clear();
     },
     repo: (id) => repos.get(id),
     branches: (id) => [...(repos.get(id)?.branches.keys() ?? [])].sort(),

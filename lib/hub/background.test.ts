@@ -19,7 +19,7 @@ afterAll(() => {
 });
 beforeEach(() => {
   hub.resetCounters();
-  hub.failNext("commit", 0);
+  hub.clearFaults();
 });
 
 function setup(hubSettings: HubSettings, checkpoints: Parameters<typeof fabricateRun>[0], opts: { skipEvaluation?: boolean } = {}) {
@@ -122,6 +122,9 @@ describe("createBackgroundPusher", () => {
       config: { hub: { push: "every_save", repo_id: "me/refused" } }, outputDir: out, token: "hf_notAValidToken00000", hubUrl: hub.url,
       log: (l) => void lines.push(l), sleep: async () => {},
     });
+    await Bun.sleep(100); // the token is checked at once, before any checkpoint lands
+    expect(lines.join("\n")).toContain("[hub] pushes disabled for this run");
+    expect(lines.join("\n")).toContain("refused the token (HTTP 401)");
     pusher.onCheckpoint({ step: 10, path: join(out, "checkpoint-10") });
     pusher.onCheckpoint({ step: 20, path: join(out, "checkpoint-20") });
     const reports = await pusher.drain();

@@ -136,7 +136,7 @@ export function createBackgroundPusher(params: BackgroundPusherParams): Backgrou
       const message = err instanceof UserError ? redact(err.message, token) : describeError(err, token);
       if ((err as { name?: string }).name === "HubAuthError") {
         refused = `the Hub refused the token (${message})`;
-        log(`[hub] push disabled for the rest of the run: ${message}`);
+        log(`[hub] pushes disabled for the rest of the run: ${message}`);
       }
       return failedReport(job, message);
     }
@@ -173,6 +173,29 @@ export function createBackgroundPusher(params: BackgroundPusherParams): Backgrou
       schedule();
     }
   }
+
+  // Check the token and create the repo now, so that a refused token shows within seconds of the
+  // start, not at the first checkpoint hours later.
+  chain = chain.then(async () => {
+    try {
+      await executePush({
+        plan: { repo, private: hub.private, outputDir, targets: [], skipped: [] },
+        token,
+        hubUrl,
+        fetch: params.fetch,
+        sleep: params.sleep,
+        retries: params.retries,
+        baseDelayMs: params.baseDelayMs,
+        progress,
+      });
+    } catch (err) {
+      const message = err instanceof UserError ? redact(err.message, token) : describeError(err, token);
+      if ((err as { name?: string }).name === "HubAuthError") {
+        refused = `the Hub refused the token (${message})`;
+        log(`[hub] pushes disabled for this run: ${message}`);
+      } else log(`[hub] cannot reach ${hubUrl} yet (${message}); pushes will try again as checkpoints land`);
+    }
+  });
 
   let sawBest = false;
   let finalEvent: CheckpointEventLike | null = null;

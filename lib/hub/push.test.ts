@@ -21,7 +21,7 @@ afterAll(() => {
 });
 beforeEach(() => {
   hub.resetCounters();
-  hub.failNext("lfsUpload", 0);
+  hub.clearFaults();
   slept.length = 0;
 });
 

@@ -64,7 +64,10 @@ export interface ExecutePushParams {
   retries?: number;
   baseDelayMs?: number;
   progress?: PushProgress;
-  /** Let the library use the Xet protocol when the Hub offers it (default: library default, true). */
+  /**
+   * Offer the Xet protocol to the Hub (default false: classic LFS, "basic" or "multipart" transfers,
+   * which the Hub accepts for every repo and which the test Hub exercises).
+   */
   useXet?: boolean;
 }
 
@@ -212,7 +215,7 @@ async function pushTarget(
     hubUrl: ctx.hubUrl,
     accessToken: ctx.token,
     fetch: ctx.fetch,
-    ...(ctx.useXet === undefined ? {} : { useXet: ctx.useXet }),
+    useXet: ctx.useXet ?? false,
   });
   let ok = false;
   try {
