@@ -1,0 +1,257 @@
+// End to end through the real CLI: `bun run tasks/train.ts` -> torchrun -> DeepSpeed -> the
+// tiny Qwen2.5-VL on the CPU. Slow (each run starts torch + DeepSpeed): keep steps few.
+import { afterAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, join, resolve } from "node:path";
+import { readEvents, type AnyEvent } from "../lib/events/tail.ts";
+import { STOP_MESSAGE } from "../lib/train/run.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const BUN = process.execPath;
+const SLOW = 420_000;
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), "qc-e2e-"));
+  dirs.push(d);
+  return d;
+}
+
+/** Small, fast runs of the demo config. */
+function sets(out: string, extra: Record<string, string | number | boolean>): string[] {
+  const all = {
+    "training.output_dir": out,
+    "training.logging_steps": 1,
+    "training.per_device_batch_size": 8,
+    "training.evaluation.partial_eval_samples": 32,
+    "data.num_workers": 0,
+    ...extra,
+  };
+  return Object.entries(all).flatMap(([k, v]) => ["--set", `${k}=${v}`]);
+}
+
+interface Run {
+  pid: number;
+  done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+  stderr: () => string;
+}
+
+function train(args: string[]): Run {
+  const child = spawn(BUN, ["run", "tasks/train.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HF_TOKEN: "hf_e2eSECRETtoken0123456789" } });
+  let stdout = "";
+  let stderr = "";
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((r) =>
+    child.once("close", (code, signal) => r({ code, signal, stdout, stderr })),
+  );
+  return { pid: child.pid!, done, stderr: () => stderr };
+}
+
+async function events(out: string): Promise<AnyEvent[]> {
+  const p = join(out, "logs", "events.jsonl");
+  return existsSync(p) ? readEvents(p) : [];
+}
+
+async function waitFor(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
+  const t = Date.now();
+  while (!(await cond())) {
+    if (Date.now() - t > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function cmdline(pid: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+  } catch {
+    return "";
+  }
+}
+
+/** Live processes (not zombies) whose command line mentions the run's output_dir. */
+function processesOf(out: string): { pid: number; cmd: string }[] {
+  return readdirSync("/proc")
+    .filter((n) => /^\d+$/.test(n) && Number(n) !== process.pid)
+    .map((n) => ({ pid: Number(n), cmd: cmdline(n) }))
+    .filter((p) => p.cmd.includes(out))
+    .filter((p) => {
+      try {
+        const stat = readFileSync(`/proc/${p.pid}/stat`, "utf8");
+        return !/\) [ZX] /.test(stat);
+      } catch {
+        return false;
+      }
+    });
+}
+
+async function expectNoOrphans(out: string): Promise<void> {
+  await waitFor(() => processesOf(out).length === 0, 5000, `no process left for ${out}: ${JSON.stringify(processesOf(out))}`).catch(() => {});
+  expect(processesOf(out)).toEqual([]);
+}
+
+function checkpointDirs(out: string): { name: string; complete: boolean }[] {
+  return readdirSync(out)
+    .filter((n) => /^checkpoint-\d+$/.test(n))
+    .map((name) => ({ name, complete: existsSync(join(out, name, "training_info.json")) }));
+}
+
+function endOf(evs: AnyEvent[]): Record<string, unknown> {
+  const end = evs.filter((e) => e.event === "end").pop();
+  expect(end).toBeDefined();
+  return end as Record<string, unknown>;
+}
+
+describe("bun run tasks/train.ts (real engine, tiny model, CPU)", () => {
+  test(
+    "no-eval run: every checkpoint present and complete, zero evaluation passes, override report with each forced path",
+    async () => {
+      const out = join(tmp(), "out");
+      const r = await train(sets(out, { "training.skip_evaluation": true, "training.max_steps": 4, "training.save_steps": 2 })).done;
+      expect(r.stderr).not.toContain("hf_e2eSECRET");
+      expect(r.code).toBe(0);
+      for (const path of [
+        "training.save_all_checkpoints",
+        "training.best_model_tracking.enabled",
+        "training.best_model_tracking.save_best_only",
+        "training.evaluation.partial_eval_during_training",
+        "training.evaluation.full_eval_at_end",
+        "training.evaluation.eval_best_model_only",
+        "training.eval_steps",
+      ]) {
+        expect(r.stderr).toContain(path);
+      }
+      expect(checkpointDirs(out)).toEqual([
+        { name: "checkpoint-2", complete: true },
+        { name: "checkpoint-4", complete: true },
+      ]);
+      for (const c of ["checkpoint-2", "checkpoint-4"]) {
+        expect(existsSync(join(out, c, "hf_model", "config.json"))).toBe(true);
+        expect(existsSync(join(out, c, "hf_model", "model.safetensors"))).toBe(true);
+        expect(existsSync(join(out, c, "deepspeed"))).toBe(true);
+        expect(existsSync(join(out, c, "eval_results.json"))).toBe(false);
+      }
+      const info = JSON.parse(readFileSync(join(out, "checkpoint-4", "training_info.json"), "utf8"));
+      expect(info.is_final).toBe(true);
+      const evs = await events(out);
+      expect(evs.filter((e) => e.event === "eval")).toEqual([]);
+      const end = endOf(evs);
+      expect(end.status).toBe("completed");
+      expect(end.eval_forward_passes).toBe(0);
+      expect(r.stderr).toContain("step 4/4 (100%)");
+      expect(r.stdout).toContain("summary ── completed (exit code 0)");
+      expect(r.stdout).toContain(`tasks/evaluate.ts --all ${out}`);
+      const resolved = JSON.parse(readFileSync(join(out, "resolved_config.json"), "utf8"));
+      expect(resolved.config.training.save_all_checkpoints).toBe(true);
+      expect(resolved.overrides.map((o: { path: string }) => o.path)).toContain("training.save_all_checkpoints");
+      expect(resolved.command).toContain("qc_engine.train");
+      for (const f of ["resolved_config.json", "ds_config.json", "logs/train.log", "logs/events.jsonl"]) {
+        expect(readFileSync(join(out, f), "utf8")).not.toContain("hf_e2eSECRET");
+      }
+      await expectNoOrphans(out);
+    },
+    SLOW,
+  );
+
+  test(
+    "standard run: best + last kept after retention, final eval_results.json written",
+    async () => {
+      const out = join(tmp(), "out");
+      const r = await train(
+        sets(out, { "training.max_steps": 6, "training.save_steps": 2, "training.eval_steps": 2, "training.save_total_limit": 1 }),
+      ).done;
+      expect(r.code).toBe(0);
+      const evs = await events(out);
+      const end = endOf(evs);
+      expect(end.status).toBe("completed");
+      expect(Number(end.eval_forward_passes)).toBeGreaterThan(0);
+      const best = end.best_checkpoint as string;
+      expect(typeof best).toBe("string");
+      const saved = evs.filter((e) => e.event === "checkpoint").map((e) => basename((e as { path: string }).path));
+      expect(saved).toEqual(["checkpoint-2", "checkpoint-4", "checkpoint-6"]);
+      // retention best:1+last:1 -> the tracked best and the newest, nothing else
+      const expected = [...new Set([basename(best), "checkpoint-6"])].sort();
+      expect(checkpointDirs(out).map((c) => c.name).sort()).toEqual(expected);
+      expect(checkpointDirs(out).every((c) => c.complete)).toBe(true);
+      const results = JSON.parse(readFileSync(join(best, "eval_results.json"), "utf8"));
+      const full = Object.values(results as Record<string, { split: string; metrics: { accuracy: number } }>).filter((e) => e.split === "full");
+      expect(full).toHaveLength(1);
+      expect(full[0]!.metrics.accuracy).toBeGreaterThanOrEqual(0);
+      expect(r.stderr).toMatch(/retention \(best:1\+last:1\): checkpoint-\d+: delete/);
+      expect(r.stdout).toContain(`best:          ${best} (accuracy ${full[0]!.metrics.accuracy.toFixed(4)})`);
+      expect(r.stdout).toContain(`tasks/evaluate.ts --checkpoint ${best}`);
+      await expectNoOrphans(out);
+    },
+    SLOW,
+  );
+
+  test(
+    "bad data: non-zero exit naming file:line, nothing trained",
+    async () => {
+      const dir = tmp();
+      const images = join(ROOT, ".cache", "demo", "digits", "images");
+      expect(existsSync(images)).toBe(true); // built by the demo assets of the runs above
+      const good = (i: number) => JSON.stringify({ image: join(images, `digit_${String(i).padStart(4, "0")}.png`), label: i % 10 });
+      const trainFile = join(dir, "train.jsonl");
+      writeFileSync(trainFile, [good(0), good(1), '{"image": "x.png", "label": ', good(3)].join("\n") + "\n");
+      writeFileSync(join(dir, "val.jsonl"), [good(4), good(5)].join("\n") + "\n");
+      const out = join(dir, "out");
+      const r = await train(sets(out, { "training.max_steps": 2, "data.train_jsonl": trainFile, "data.val_jsonl": join(dir, "val.jsonl") })).done;
+      expect(r.code).not.toBe(0);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`${trainFile}:3`);
+      expect(existsSync(out) ? checkpointDirs(out) : []).toEqual([]);
+      await expectNoOrphans(out);
+    },
+    SLOW,
+  );
+
+  test(
+    "Ctrl-C during training: exit 130, one complete checkpoint, no incomplete checkpoint-N, no orphan",
+    async () => {
+      const out = join(tmp(), "out");
+      const run = train(sets(out, { "training.skip_evaluation": true, "training.max_steps": 500, "training.save_steps": 1000 }));
+      await waitFor(async () => (await events(out)).filter((e) => e.event === "step").length >= 2, 240_000, "two training steps");
+      process.kill(run.pid, "SIGINT");
+      const t = Date.now();
+      const r = await run.done;
+      expect(Date.now() - t).toBeLessThan(120_000);
+      expect(r.code).toBe(130);
+      expect(r.stderr).toContain(STOP_MESSAGE);
+      const end = endOf(await events(out));
+      expect(end.status).toBe("interrupted");
+      const ckpts = checkpointDirs(out);
+      expect(ckpts).toEqual([{ name: `checkpoint-${end.step}`, complete: true }]);
+      expect(existsSync(join(out, ".stop_requested"))).toBe(false);
+      expect(r.stdout).toContain("summary ── interrupted (exit code 130)");
+      expect(r.stdout).toContain("--resume");
+      await expectNoOrphans(out);
+    },
+    SLOW,
+  );
+
+  test(
+    "a worker killed with SIGKILL: non-zero exit with a clear message, no hang, no orphan",
+    async () => {
+      const out = join(tmp(), "out");
+      const run = train(sets(out, { "training.skip_evaluation": true, "training.max_steps": 500, "training.save_steps": 1000 }));
+      await waitFor(async () => (await events(out)).some((e) => e.event === "step"), 240_000, "a training step");
+      // torchrun starts each worker in its own session: find it by its command line, not its group.
+      const workers = processesOf(out).filter((p) => p.cmd.includes("qc_engine.train") && !p.cmd.includes("torch.distributed.run"));
+      expect(workers).toHaveLength(1);
+      process.kill(workers[0]!.pid, "SIGKILL");
+      const t = Date.now();
+      const r = await run.done;
+      expect(Date.now() - t).toBeLessThan(60_000);
+      expect(r.code).not.toBe(0);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`worker died (killed by signal 9): see ${join(out, "logs", "train.log")}`);
+      expect(checkpointDirs(out).every((c) => c.complete)).toBe(true);
+      await expectNoOrphans(out);
+    },
+    SLOW,
+  );
+});
