@@ -1,0 +1,628 @@
+"""Post-training evaluation of one or many checkpoints on one evaluation set (issue 5).
+
+    python -m qc_engine.evaluate --checkpoints C1 [C2 ...] --data JSONL --resolved R --out-json F [--batch-size B] [--force]
+    torchrun --nproc-per-node N -m qc_engine.evaluate ...   # data-parallel, exact
+
+One process evaluates every listed checkpoint: the evaluation set is validated, hashed, decoded
+and preprocessed ONCE (the processed batches are cached, in memory up to --cache-mb, then on
+disk) and reused for each checkpoint. Weights come from hf_model/ when it is there, else from
+the DeepSpeed state (deferred checkpoints). Every sample is counted exactly once whatever the
+number of ranks (padded sampler + gather + filter).
+
+Writes, per checkpoint (rank 0, atomically, only after every input check passed):
+  eval_results.json  merged; key "full:<first 16 hex of the set's content hash>"
+  predictions.jsonl  one line per sample (image, label, prediction, probability, ...); lines of
+                     other evaluation sets (other eval_key) are kept
+A checkpoint already evaluated on the same set with the same preprocessing is skipped unless --force.
+
+stdout (rank 0): one JSON event a line (plan, preprocess, checkpoint_start, progress,
+checkpoint_done, skip, summary, error) for tasks/evaluate.ts; the summary also goes to --out-json.
+Exit codes: 0 done; 2 bad input (nothing written); 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+SPLIT = "full"
+
+
+class BadInput(Exception):
+    """Bad checkpoint, data or config: exit code 2, nothing written."""
+
+
+# ==================================================================== arguments
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m qc_engine.evaluate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoints", nargs="+", required=True, help="checkpoint-N folders")
+    parser.add_argument("--data", required=True, help="evaluation JSONL")
+    parser.add_argument("--resolved", required=True, help="the run's resolved_config.json")
+    parser.add_argument("--out-json", required=True, help="where the summary is written")
+    parser.add_argument("--batch-size", type=int, default=0,
+                        help="per-process batch size (default: training.evaluation.batch_size, else 2 x per_device_batch_size)")
+    parser.add_argument("--force", action="store_true", help="re-evaluate checkpoints already evaluated on this set")
+    parser.add_argument("--cache-mb", type=int, default=int(os.environ.get("QC_EVAL_CACHE_MB", "4096")),
+                        help="preprocessed batches kept in memory per process; the rest are spilled to a temp folder")
+    return parser.parse_args(argv)
+
+
+# ==================================================================== output (rank 0)
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def emit(event: str, **fields) -> None:
+    """One protocol line on stdout, rank 0 only."""
+    from . import dist as qd
+
+    if qd.is_main():
+        sys.stdout.write(json.dumps({"event": event, "time": time.time(), **_json_safe(fields)}) + "\n")
+        sys.stdout.flush()
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# ==================================================================== inputs: checkpoints, classes, data
+
+@dataclass
+class CheckpointPlan:
+    path: Path
+    step: int
+    info: dict
+    source: str  # "hf_model" | "deepspeed"
+    class_names: list[str]
+    action: str = "evaluate"  # | "skip"
+    existing: dict | None = None  # the eval_results entry that makes it a skip
+
+
+def hf_model_ready(hf_dir: Path) -> bool:
+    if not (hf_dir / "config.json").is_file():
+        return False
+    index = hf_dir / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            shards = set(json.loads(index.read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError):
+            return False
+        return all((hf_dir / s).is_file() for s in shards)
+    return (hf_dir / "model.safetensors").is_file()
+
+
+def deepspeed_ready(path: Path, info: dict) -> str | None:
+    """Why deepspeed/ cannot give the weights (the export helper's checks), or None when it can."""
+    from .export import ExportError, check_deepspeed_files, deepspeed_tag_dir
+
+    ds = path / "deepspeed"
+    if not ds.is_dir() or info.get("has_deepspeed_state") is False or info.get("slim"):
+        return "no deepspeed/ state"
+    try:
+        _, tag_dir = deepspeed_tag_dir(ds, info)
+        check_deepspeed_files(tag_dir, info)
+    except ExportError as exc:
+        return str(exc)
+    return None
+
+
+def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
+    from .checkpoint import CHECKPOINT_RE, read_json
+
+    path = Path(path_text).resolve()
+    if not path.is_dir():
+        raise BadInput(f"{path}: checkpoint folder does not exist")
+    info = read_json(path / "training_info.json")
+    if not isinstance(info, dict):
+        what = "incomplete (no training_info.json: still being written, or interrupted)" if CHECKPOINT_RE.match(path.name) \
+            else "not a qwen-classify checkpoint (no training_info.json)"
+        raise BadInput(f"{path}: {what}; pass a complete checkpoint-N folder")
+    match = CHECKPOINT_RE.match(path.name)
+    step = int(info.get("step", match.group(1) if match else -1))
+    hf_dir = path / "hf_model"
+    if hf_model_ready(hf_dir):
+        source = "hf_model"
+        hf_config = json.loads((hf_dir / "config.json").read_text())
+        id2label = hf_config.get("id2label") or info.get("id2label") or {}
+    else:
+        problem = deepspeed_ready(path, info)
+        if problem:
+            raise BadInput(f"{path}: no weights to evaluate: no loadable hf_model/ (config.json + safetensors "
+                           f"weights) and {problem}")
+        source = "deepspeed"
+        id2label = info.get("id2label") or {}
+    try:
+        class_names = [str(id2label[str(i)] if str(i) in id2label else id2label[i]) for i in range(len(id2label))]
+    except KeyError:
+        raise BadInput(f"{path}: id2label is not indexed 0..{len(id2label) - 1}") from None
+    ckpt_labels = int(info.get("num_labels") or len(class_names))
+    if not class_names:
+        class_names = [str(i) for i in range(ckpt_labels)]
+    if ckpt_labels != num_labels or len(class_names) != num_labels:
+        raise BadInput(f"{path}: the model has {ckpt_labels} labels but the config's model.num_labels is {num_labels}; "
+                       "evaluate with the config the checkpoint was trained with (--config)")
+    return CheckpointPlan(path=path, step=step, info=info, source=source, class_names=class_names)
+
+
+def preprocessing_settings(config: dict) -> dict:
+    data = config["data"]
+    return {"prompt": data.get("prompt", ""), "image_min_pixels": int(data["image_min_pixels"]),
+            "image_max_pixels": int(data["image_max_pixels"])}
+
+
+def _image_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def eval_set_sha256(samples) -> str:
+    """The evaluation set's content hash: labels and image bytes in order (not paths, not the JSONL text).
+
+    The same images and labels give the same hash wherever they live; two sets that differ in any
+    image or label never share it.
+    """
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        image_hashes = list(pool.map(_image_sha256, [s.image for s in samples]))
+    digest = hashlib.sha256()
+    for sample, image_hash in zip(samples, image_hashes):
+        digest.update(f"{sample.label}\t{image_hash}\n".encode())
+    return digest.hexdigest()
+
+
+def eval_key_for(data_sha256: str) -> str:
+    return f"{SPLIT}:{data_sha256[:16]}"
+
+
+def check_inputs(args, config: dict) -> dict:
+    """Everything that can be wrong with the input, checked before anything is loaded or written."""
+    from .checkpoint import read_json
+    from .data import DataError, file_sha256, read_jsonl
+
+    num_labels = int(config["model"]["num_labels"])
+    plans = [read_checkpoint(c, num_labels) for c in args.checkpoints]
+    seen = {}
+    for plan in plans:
+        if plan.path in seen:
+            raise BadInput(f"{plan.path}: listed twice")
+        seen[plan.path] = plan
+    class_names = plans[0].class_names
+    for plan in plans[1:]:
+        if plan.class_names != class_names:
+            raise BadInput(f"{plan.path}: its classes ({', '.join(plan.class_names[:5])}...) differ from those of "
+                           f"{plans[0].path} ({', '.join(class_names[:5])}...); evaluate checkpoints of one run together")
+    try:
+        split = read_jsonl(args.data, class_names, on_bad_sample="error")
+    except DataError as exc:
+        raise BadInput(f"{exc} (the model's {len(class_names)} classes: "
+                       f"{', '.join(class_names[:10])}{'...' if len(class_names) > 10 else ''})") from None
+    if not split.samples:
+        raise BadInput(f"{args.data}: no samples to evaluate")
+    data_sha = eval_set_sha256(split.samples)
+    key = eval_key_for(data_sha)
+    settings = preprocessing_settings(config)
+    for plan in plans:
+        entry = (read_json(plan.path / "eval_results.json") or {}).get(key)
+        if (not args.force and isinstance(entry, dict) and isinstance(entry.get("metrics"), dict)
+                and entry.get("preprocessing") == settings):
+            plan.action, plan.existing = "skip", entry
+    return {"plans": plans, "class_names": class_names, "samples": split.samples, "data_sha256": data_sha,
+            "jsonl_sha256": file_sha256(args.data), "eval_key": key, "preprocessing": settings}
+
+
+# ==================================================================== preprocessing once: the batch cache
+
+class BatchCache:
+    """Collated batches kept in memory up to a budget, the rest spilled to a temporary folder."""
+
+    def __init__(self, budget_bytes: int):
+        self.budget = budget_bytes
+        self.used = 0
+        self.items: list = []  # dict (in memory) or Path (on disk)
+        self.spill_dir: Path | None = None
+
+    @staticmethod
+    def nbytes(batch: dict) -> int:
+        return sum(v.element_size() * v.nelement() for v in batch.values() if hasattr(v, "nelement"))
+
+    def add(self, batch: dict) -> None:
+        import torch
+
+        size = self.nbytes(batch)
+        if self.used + size <= self.budget:
+            self.items.append(batch)
+            self.used += size
+            return
+        if self.spill_dir is None:
+            self.spill_dir = Path(tempfile.mkdtemp(prefix="qc-eval-cache-"))
+        path = self.spill_dir / f"batch-{len(self.items):06d}.pt"
+        torch.save(batch, path)
+        self.items.append(path)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __iter__(self):
+        import torch
+
+        for item in self.items:
+            yield torch.load(item, weights_only=True) if isinstance(item, Path) else item
+
+    def close(self) -> None:
+        if self.spill_dir is not None:
+            shutil.rmtree(self.spill_dir, ignore_errors=True)
+
+
+def build_processing(checked: dict, config: dict):
+    """Tokenizer + image processor: from the first checkpoint's hf_model/, else the base model folder."""
+    from .model import ModelFolderError, check_model_folder, load_processing
+
+    data_cfg, model_cfg = config["data"], config["model"]
+    source = next((p.path / "hf_model" for p in checked["plans"] if p.source == "hf_model"), None)
+    if source is None:
+        try:
+            source = check_model_folder(model_cfg["pretrained_name"])
+        except ModelFolderError as exc:
+            raise BadInput(f"{exc} (needed for the processor of deferred checkpoints)") from None
+    return load_processing(source, data_cfg["image_min_pixels"], data_cfg["image_max_pixels"],
+                           bool(model_cfg.get("trust_remote_code")))
+
+
+def preprocess_once(checked: dict, config: dict, batch_size: int, cache_mb: int) -> BatchCache:
+    """This rank's share of the set, collated once; padding slots carry index -1."""
+    from torch.utils.data import DataLoader
+
+    from . import dist as qd
+    from .data import ClassifierCollator, ImageClassificationDataset, PaddedDataset, PaddedEvalSampler
+
+    tokenizer, image_processor = build_processing(checked, config)
+    collator = ClassifierCollator(tokenizer, image_processor, config["data"].get("prompt", ""))
+    dataset = ImageClassificationDataset(checked["samples"])
+    sampler = PaddedEvalSampler(list(range(len(dataset))), qd.world_size(), qd.rank(), batch_size)
+    loader = DataLoader(PaddedDataset(dataset), batch_size=batch_size, sampler=sampler, collate_fn=collator,
+                        num_workers=min(int(config["data"].get("num_workers", 0)), 4))
+    cache = BatchCache(cache_mb * 2**20)
+    num_batches = len(sampler) // batch_size
+    last = 0.0
+    for i, batch in enumerate(loader, start=1):
+        cache.add(batch)
+        if time.time() - last >= 0.5 or i == num_batches:
+            last = time.time()
+            emit("preprocess", batch=i, num_batches=num_batches)
+    return cache
+
+
+# ==================================================================== weights
+
+def precision_for(config: dict, device) -> str:
+    import torch
+
+    asked = config["training"].get("precision", "auto")
+    if asked != "auto":
+        return asked if device.type == "cuda" else "fp32"
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+def deepspeed_state_dict(plan: CheckpointPlan) -> dict:
+    """Full fp32 weights (module names) from deepspeed/, through the export helper (any ZeRO stage)."""
+    import torch
+
+    from .export import ExportError, Reporter, cast_state, consolidate_deepspeed
+
+    report = Reporter(as_json=False)  # its lines go to stderr; stdout carries our protocol
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # zero_to_fp32 prints
+            state, _, _ = consolidate_deepspeed(plan.path / "deepspeed", plan.info, report)
+            weights, _ = cast_state(state, torch.float32, report, keep_fp32=False)
+    except ExportError as exc:
+        if exc.exit_code == 2:
+            raise BadInput(str(exc)) from None
+        raise
+    return weights
+
+
+class WeightLoader:
+    """Loads a checkpoint's classifier; DeepSpeed-only checkpoints reuse one skeleton model."""
+
+    def __init__(self, checked: dict, config: dict, device, dtype):
+        self.checked, self.config, self.device, self.dtype = checked, config, device, dtype
+        self.skeleton = None
+
+    def _from_hf(self, hf_dir: Path):
+        from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
+
+        # The engine's own class (the same code hf_model/ ships): no remote code from the checkpoint runs.
+        return Qwen2_5_VLForImageClassification.from_pretrained(str(hf_dir), dtype=self.dtype)
+
+    def _skeleton(self):
+        if self.skeleton is None:
+            hf = next((p.path / "hf_model" for p in self.checked["plans"] if p.source == "hf_model"), None)
+            if hf is not None:
+                self.skeleton = self._from_hf(hf)
+            else:  # the classifier rebuilt from the base model's config (the export helper's way)
+                from .export import ExportError, model_config_for, skeleton
+
+                plan = self.checked["plans"][0]
+                try:
+                    config, _ = model_config_for(plan.path, plan.info, self.config, self.checked["class_names"])
+                except ExportError as exc:
+                    raise BadInput(str(exc)) from None
+                self.skeleton = skeleton(config, self.dtype, device="cpu")
+        return self.skeleton
+
+    def load(self, plan: CheckpointPlan):
+        if plan.source == "hf_model":
+            model = self._from_hf(plan.path / "hf_model")
+        else:
+            model = self._skeleton()
+            state = deepspeed_state_dict(plan)
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if missing or unexpected:
+                raise BadInput(f"{plan.path}/deepspeed: weights do not match the model "
+                               f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+            model.to(self.dtype)
+        return model.to(self.device).eval()
+
+
+# ==================================================================== one checkpoint
+
+def run_model(model, cache: BatchCache, device, dtype, plan: CheckpointPlan):
+    """Logits, labels and indices of the whole set, gathered from every rank; padding removed."""
+    import numpy as np
+    import torch
+
+    from . import dist as qd
+    from .evaluation import move_batch
+
+    logits_parts, label_parts, index_parts = [], [], []
+    last = 0.0
+    samples = 0
+    with torch.inference_mode():
+        for i, batch in enumerate(cache, start=1):
+            out = model(**move_batch(batch, device, dtype if dtype != torch.float32 else None))
+            logits_parts.append(out.logits.float())
+            label_parts.append(batch["labels"].to(device))
+            index_parts.append(batch["indices"].to(device))
+            samples += int((batch["indices"] >= 0).sum())
+            if time.time() - last >= 0.5 or i == len(cache):
+                last = time.time()
+                emit("progress", path=str(plan.path), batch=i, num_batches=len(cache), samples=samples)
+    logits = qd.all_gather_tensor(torch.cat(logits_parts))
+    labels = qd.all_gather_tensor(torch.cat(label_parts))
+    indices = qd.all_gather_tensor(torch.cat(index_parts))
+    keep = indices >= 0
+    logits, labels, indices = logits[keep].cpu().numpy(), labels[keep].cpu().numpy(), indices[keep].cpu().numpy()
+    order = np.argsort(indices, kind="stable")
+    return logits[order], labels[order], indices[order]
+
+
+def prediction_lines(logits, labels, indices, samples, class_names, key: str) -> list[str]:
+    import numpy as np
+
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    probs /= probs.sum(axis=1, keepdims=True)
+    top = np.argsort(-logits, axis=1, kind="stable")[:, :5]
+    lines = []
+    for row, (label, index) in enumerate(zip(labels, indices)):
+        pred = int(top[row, 0])
+        lines.append(json.dumps({
+            "eval_key": key, "index": int(index), "image": samples[int(index)].image,
+            "label": class_names[int(label)], "label_id": int(label),
+            "prediction": class_names[pred], "prediction_id": pred,
+            "probability": float(probs[row, pred]), "label_probability": float(probs[row, int(label)]),
+            "correct": pred == int(label),
+            "top5": [int(t) for t in top[row]], "top5_probability": [float(probs[row, t]) for t in top[row]],
+        }))
+    return lines
+
+
+def write_results(plan: CheckpointPlan, checked: dict, metrics: dict, lines: list[str], extra: dict) -> dict:
+    """Merge eval_results.json and predictions.jsonl (rank 0), atomically; returns the entry."""
+    from .checkpoint import read_json, write_json_atomic
+
+    key = checked["eval_key"]
+    predictions = plan.path / "predictions.jsonl"
+    kept = []
+    if predictions.is_file():
+        for raw in predictions.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(raw).get("eval_key") != key:
+                    kept.append(raw)
+            except (ValueError, AttributeError):
+                continue
+    write_text_atomic(predictions, "".join(line + "\n" for line in kept + lines))
+    entry = {"split": SPLIT, "data": str(Path(extra["data"]).resolve()), "data_sha256": checked["data_sha256"],
+             "jsonl_sha256": checked["jsonl_sha256"], "num_samples": metrics["num_samples"], "step": plan.step,
+             "metrics": metrics, "evaluated_at": datetime.now(timezone.utc).isoformat(),
+             "preprocessing": checked["preprocessing"], "weights": plan.source, "world_size": extra["world_size"],
+             "batch_size": extra["batch_size"], "precision": extra["precision"], "predictions": predictions.name}
+    results = read_json(plan.path / "eval_results.json")
+    results = results if isinstance(results, dict) else {}
+    results[key] = _json_safe(entry)
+    write_json_atomic(plan.path / "eval_results.json", results)
+    return entry
+
+
+# ==================================================================== main
+
+def run(args) -> int:
+    import numpy as np
+    import torch
+    import torch.distributed as tdist
+
+    from . import dist as qd
+    from .metrics import classification_metrics, scalar_metrics
+
+    t_start = time.time()
+
+    # ---------------------------------------------------------------- distributed setup
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not tdist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu" else "gloo"
+        tdist.init_process_group(backend=backend)
+    if torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu":
+        torch.cuda.set_device(qd.local_rank())
+        device = torch.device("cuda", qd.local_rank())
+    else:
+        device = torch.device("cpu")
+    if not (qd.is_main() and os.environ.get("QC_VERBOSE")):
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+
+    # ---------------------------------------------------------------- input checks (rank 0), nothing written yet
+    checked = None
+    config = None
+    if qd.is_main():
+        try:
+            try:
+                config = json.loads(Path(args.resolved).read_text())["config"]
+            except (OSError, ValueError, KeyError) as exc:
+                raise BadInput(f"--resolved {args.resolved}: not a readable resolved_config.json ({exc})") from None
+            checked = {"ok": True, **check_inputs(args, config), "config": config}
+        except BadInput as exc:
+            checked = {"ok": False, "message": str(exc)}
+    checked = qd.broadcast_object(checked)
+    if not checked["ok"]:
+        raise BadInput(checked["message"])
+    config = checked["config"]
+    plans: list[CheckpointPlan] = checked["plans"]
+    samples, class_names = checked["samples"], checked["class_names"]
+    world = qd.world_size()
+    eval_cfg = config["training"].get("evaluation") or {}
+    batch_size = args.batch_size or int(eval_cfg.get("batch_size") or 0) or 2 * int(config["training"]["per_device_batch_size"])
+    num_batches = math.ceil(len(samples) / (world * batch_size))
+    precision = precision_for(config, device)
+    from .model import torch_dtype_for
+
+    dtype = torch_dtype_for(precision)
+    emit("plan", checkpoints=[{"path": str(p.path), "step": p.step, "action": p.action, "source": p.source} for p in plans],
+         data=str(Path(args.data).resolve()), data_sha256=checked["data_sha256"], eval_key=checked["eval_key"],
+         num_samples=len(samples), num_batches=num_batches, batch_size=batch_size, world_size=world)
+
+    # ---------------------------------------------------------------- preprocess once
+    todo = [p for p in plans if p.action == "evaluate"]
+    t_pre = time.time()
+    cache = preprocess_once(checked, config, batch_size, args.cache_mb) if todo else None
+    preprocess_seconds = time.time() - t_pre
+    extra = {"data": args.data, "world_size": world, "batch_size": batch_size, "precision": precision}
+
+    # ---------------------------------------------------------------- each checkpoint
+    results = []
+    loader = WeightLoader(checked, config, device, dtype)
+    try:
+        for plan in plans:
+            if plan.action == "skip":
+                emit("skip", path=str(plan.path), step=plan.step,
+                     reason=f"already evaluated on this set at {plan.existing.get('evaluated_at')}; --force re-evaluates")
+                results.append({"path": str(plan.path), "step": plan.step, "status": "skipped", "source": plan.source,
+                                "metrics": plan.existing["metrics"], "seconds": None, "load_seconds": None,
+                                "images_per_s": None, "eval_results": str(plan.path / "eval_results.json"),
+                                "predictions": str(plan.path / "predictions.jsonl")})
+                continue
+            index = todo.index(plan) + 1
+            emit("checkpoint_start", index=index, total=len(todo), path=str(plan.path), step=plan.step, source=plan.source)
+            t_load = time.time()
+            model = loader.load(plan)
+            load_seconds = time.time() - t_load
+            qd.barrier()
+            t_eval = time.time()
+            logits, labels, indices = run_model(model, cache, device, dtype, plan)
+            seconds = time.time() - t_eval
+            if model is not loader.skeleton:
+                del model
+            if len(np.unique(indices)) != len(samples) or len(indices) != len(samples):
+                raise RuntimeError(f"evaluation counted {len(indices)} predictions for {len(samples)} samples")
+            metrics = classification_metrics(logits, labels, class_names, detailed=True)
+            metrics["labels"] = list(class_names)
+            if qd.is_main():
+                lines = prediction_lines(logits, labels, indices, samples, class_names, checked["eval_key"])
+                write_results(plan, checked, metrics, lines, extra)
+            qd.barrier()
+            images_per_s = len(samples) / max(seconds, 1e-9)
+            emit("checkpoint_done", path=str(plan.path), step=plan.step, metrics=scalar_metrics(metrics),
+                 num_samples=len(samples), seconds=seconds, load_seconds=load_seconds, images_per_s=images_per_s)
+            results.append({"path": str(plan.path), "step": plan.step, "status": "evaluated", "source": plan.source,
+                            "metrics": metrics, "seconds": seconds, "load_seconds": load_seconds,
+                            "images_per_s": images_per_s, "eval_results": str(plan.path / "eval_results.json"),
+                            "predictions": str(plan.path / "predictions.jsonl")})
+    finally:
+        if cache is not None:
+            cache.close()
+
+    # ---------------------------------------------------------------- summary
+    summary = {"eval_key": checked["eval_key"], "data": str(Path(args.data).resolve()),
+               "data_sha256": checked["data_sha256"], "num_samples": len(samples), "world_size": world,
+               "batch_size": batch_size, "precision": precision, "preprocess_seconds": preprocess_seconds,
+               "total_seconds": time.time() - t_start, "results": results}
+    if qd.is_main():
+        out = Path(args.out_json)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(out, json.dumps(_json_safe(summary), indent=2) + "\n")
+    emit("summary", **summary)
+    return EXIT_OK
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from . import dist as qd
+
+    code = EXIT_FAILED
+    try:
+        code = run(args)
+    except BadInput as exc:
+        code = EXIT_BAD_INPUT
+        if qd.is_main():
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+        emit("error", message=str(exc), exit_code=code)
+    except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
+        traceback.print_exc()
+        emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code == EXIT_OK:
+        import torch.distributed as tdist
+
+        if tdist.is_initialized():
+            tdist.destroy_process_group()
+        return code
+    os._exit(code)  # never hang in a collective the other ranks will not join
+
+
+if __name__ == "__main__":
+    sys.exit(main())
