@@ -167,7 +167,7 @@ export async function checkData(params: CheckParams): Promise<DataReport> {
     rep.exists = true;
     const dir = dirname(file);
     const shown = basename(file);
-    const bar = progress(`${split} lines`, statSync(file).size);
+    const bar = progress(`${split} lines`, statSync(file).size, { unit: "bytes" });
     const result = await forEachLine({
       path: file,
       onLine: (text, line) => {

@@ -14,7 +14,7 @@ export interface ClassSpec {
   problems: Finding[];
 }
 
-/** Parses a labels.json: {"0": "apple_pie", "1": ...} (id -> name) or a plain array of names. */
+/** Parses a labels.json: {"0": "apple_pie", "1": ...} (id -> name), {"id2label": {...}} or a plain array of names. */
 export function parseLabelsFile(path: string, text: string): { names: string[] } | { error: string } {
   let raw: unknown;
   try {
@@ -27,6 +27,8 @@ export function parseLabelsFile(path: string, text: string): { names: string[] }
     return { names: raw as string[] };
   }
   if (raw === null || typeof raw !== "object") return { error: `${path} must be an object {"0": "name", ...} or an array of names` };
+  const nested = (raw as Record<string, unknown>).id2label; // a model config's {"id2label": {...}}, as the engine accepts
+  if (nested && typeof nested === "object" && !Array.isArray(nested)) raw = nested;
   const entries = Object.entries(raw as Record<string, unknown>);
   const names: string[] = [];
   for (let id = 0; id < entries.length; id++) {

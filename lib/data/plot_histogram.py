@@ -23,12 +23,13 @@ def main() -> None:
     ax.bar([x + 0.2 for x in xs], val, width=0.4, label=f"validation ({sum(val):,})", color="#ef8636")
     if n <= 150:
         ax.set_xticks(list(xs))
-        ax.set_xticklabels(names, rotation=90, fontsize=7 if n > 30 else 9)
+        vertical = n > 12 or max((len(x) for x in names), default=0) > 6
+        ax.set_xticklabels(names, rotation=90 if vertical else 0, fontsize=7 if n > 30 else 9)
     else:
         ax.set_xlabel("class id")
     ax.set_ylabel("samples")
-    ax.set_title(data.get("title", "class histogram"))
-    ax.legend()
+    ax.set_title(data.get("title", "class histogram"), loc="left")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, frameon=False)  # above the bars
     ax.margins(x=0.005)
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)

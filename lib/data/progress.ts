@@ -1,4 +1,5 @@
 import cliProgress from "cli-progress";
+import { formatBytes } from "../util/fs.ts";
 
 /** A progress display for one phase; `detail` is shown after the counts (e.g. "812,000 lines"). */
 export interface Progress {
@@ -6,7 +7,8 @@ export interface Progress {
   stop(): void;
 }
 
-export type ProgressFactory = (label: string, total: number) => Progress;
+/** `unit: "bytes"` shows the counts as sizes (a file read through). */
+export type ProgressFactory = (label: string, total: number, opts?: { unit?: "items" | "bytes" }) => Progress;
 
 /** No output at all (tests, --json). */
 export const silentProgress: ProgressFactory = () => ({ update() {}, stop() {} });
@@ -23,20 +25,22 @@ export function makeProgress(params: {
   const stream = params.stream ?? process.stderr;
   const now = params.now ?? (() => Date.now());
   const every = (params.plainEverySeconds ?? 5) * 1000;
-  return (label, total) => {
+  return (label, total, opts) => {
+    const bytes = opts?.unit === "bytes";
+    const show = (v: number) => (bytes ? formatBytes(v) : v.toLocaleString("en-US"));
     if ((stream as { isTTY?: boolean }).isTTY) {
       const bar = new cliProgress.SingleBar(
         {
-          format: `${label.padEnd(14)} [{bar}] {percentage}% | {value}/{total} | {detail} | ETA {eta_formatted}`,
+          format: `${label.padEnd(14)} [{bar}] {percentage}% | {shown} | {detail} | ETA {eta_formatted}`,
           stream: stream as NodeJS.WriteStream,
           hideCursor: true,
           clearOnComplete: false,
         },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(Math.max(total, 1), 0, { detail: "" });
+      bar.start(Math.max(total, 1), 0, { detail: "", shown: `${show(0)}/${show(total)}` });
       return {
-        update: (v, detail) => bar.update(v, { detail: detail ?? "" }),
+        update: (v, detail) => bar.update(v, { detail: detail ?? "", shown: `${show(v)}/${show(total)}` }),
         stop: () => bar.stop(),
       };
     }
@@ -45,7 +49,7 @@ export function makeProgress(params: {
     let lastDetail = "";
     const line = (v: number, detail: string) => {
       const pct = total > 0 ? Math.floor((100 * v) / total) : 100;
-      stream.write(`${label}: ${pct}% (${v}/${total})${detail ? ` ${detail}` : ""}\n`);
+      stream.write(`${label}: ${pct}% (${show(v)}/${show(total)})${detail ? ` ${detail}` : ""}\n`);
     };
     return {
       update: (v, detail) => {

@@ -59,7 +59,8 @@ describe("arithmetic (hand-computed)", () => {
     const c = configForTest({ training: { max_steps: 0, epochs: 3, per_device_batch_size: 4, gradient_accumulation_steps: 2 } });
     // 1000 samples / 4 per batch = 250 batches -> 125 steps an epoch -> 375
     expect(estimateTotalSteps({ config: c, numTrainSamples: 1000, worldSize: 1 })).toBe(375);
-    expect(estimateTotalSteps({ config: c, numTrainSamples: 1000, worldSize: 2 })).toBe(189); // ceil(125/2)=63 x 3
+    expect(estimateTotalSteps({ config: c, numTrainSamples: 1000, worldSize: 2 })).toBe(186); // 500 // 4 // 2 = 62 x 3
+    expect(estimateTotalSteps({ config: c, numTrainSamples: 1001, worldSize: 1 })).toBe(375); // the last partial batch is dropped
   });
 
   test("the whole preflight, default policy: 4 full checkpoints at the peak", async () => {

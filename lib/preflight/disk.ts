@@ -193,13 +193,13 @@ export function diskPlan(params: {
   };
 }
 
-/** Steps per epoch the way the engine counts them: batches per rank, then accumulation. */
+/** Total steps the way engine/qc_engine/train.py counts them (drop_last sampler, floor divisions). */
 export function estimateTotalSteps(params: { config: QwenClassifyConfig; numTrainSamples: number; worldSize: number }): number {
   const t = params.config.training;
   if (t.max_steps > 0) return t.max_steps;
-  const batchesPerRank = Math.ceil(params.numTrainSamples / (t.per_device_batch_size * params.worldSize));
-  const stepsPerEpoch = Math.max(1, Math.ceil(batchesPerRank / t.gradient_accumulation_steps));
-  return Math.ceil(t.epochs * stepsPerEpoch);
+  const perRank = Math.floor(params.numTrainSamples / params.worldSize);
+  const stepsPerEpoch = Math.max(1, Math.floor(Math.floor(perRank / t.per_device_batch_size) / t.gradient_accumulation_steps));
+  return Math.max(1, Math.ceil(t.epochs * stepsPerEpoch));
 }
 
 /**
