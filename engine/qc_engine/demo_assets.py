@@ -56,8 +56,8 @@ def build_digits_dataset(train_jsonl: str | Path, val_jsonl: str | Path, labels_
             with open(staging / name, "w") as fh:
                 for i in sorted(split.tolist()):
                     fh.write(json.dumps({"image": f"images/digit_{i:04d}.png", "label": int(digits.target[i])}) + "\n")
-        if labels_file:
-            (staging / Path(labels_file).name).write_text(json.dumps({str(i): str(i) for i in range(10)}, indent=2))
+        labels_name = Path(labels_file).name if labels_file else "labels.json"
+        (staging / labels_name).write_text(json.dumps({str(i): str(i) for i in range(10)}, indent=2) + "\n")
         if staging.parent == root:
             # images/ first, train JSONL last: it is the "already built" marker.
             order = sorted(staging.iterdir(), key=lambda p: p.name != "images")
@@ -69,7 +69,12 @@ def build_digits_dataset(train_jsonl: str | Path, val_jsonl: str | Path, labels_
                 os.replace(entry, target)
             staging.rmdir()
         else:
-            os.replace(staging, root)
+            try:
+                os.replace(staging, root)
+            except OSError:
+                if not train_jsonl.is_file():
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)  # a concurrent builder finished first
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

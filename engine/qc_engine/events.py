@@ -1,4 +1,4 @@
-"""The event stream (OUT/logs/events.jsonl), the readable log, and wandb — rank 0 only."""
+"""The event stream (OUT/logs/events.jsonl), readable log lines (stdout), and wandb — rank 0 only."""
 
 from __future__ import annotations
 
@@ -28,12 +28,10 @@ class EventLog:
         self.enabled = enabled
         self.wandb = wandb_run
         self._events = None
-        self._text = None
         if enabled:
             logs = Path(output_dir) / "logs"
             logs.mkdir(parents=True, exist_ok=True)
             self._events = open(logs / "events.jsonl", "a", encoding="utf-8")
-            self._text = open(logs / "train.log", "a", encoding="utf-8")
 
     def emit(self, event: str, **fields) -> None:
         if not self.enabled:
@@ -43,21 +41,18 @@ class EventLog:
         self._events.flush()
 
     def line(self, text: str) -> None:
-        """A readable log line: stdout and logs/train.log."""
-        if not self.enabled:
-            return
-        print(text, flush=True)
-        self._text.write(text + "\n")
-        self._text.flush()
+        """A readable log line on stdout (the launcher tees it into logs/train.log)."""
+        if self.enabled:
+            print(text, flush=True)
 
     def scalars(self, values: dict, step: int) -> None:
         if self.enabled and self.wandb is not None:
             self.wandb.log({k: v for k, v in _clean(values).items() if isinstance(v, (int, float))}, step=step)
 
     def close(self) -> None:
-        for fh in (self._events, self._text):
-            if fh is not None:
-                fh.close()
+        if self._events is not None:
+            self._events.close()
+            self._events = None
         if self.wandb is not None:
             self.wandb.finish()
             self.wandb = None

@@ -119,7 +119,12 @@ def build_tiny_model(path: str | Path, seed: int = 0, **overrides) -> Path:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         Qwen2VLImageProcessorPil(min_pixels=p["min_pixels"], max_pixels=p["max_pixels"]).save_pretrained(tmp)
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if not (path / "config.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # a concurrent builder finished first: keep theirs
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
