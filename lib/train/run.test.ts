@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { UserError } from "../util/errors.ts";
-import { pythonFor, redact, retentionPolicyFor, runTraining, STOP_MESSAGE, torchrunRootExitCode, type RunParams, type SpawnFn } from "./run.ts";
+import { pythonFor, redact, retentionPolicyFor, runTraining, STOP_MESSAGE, TorchrunReportFilter, torchrunRootExitCode, type RunParams, type SpawnFn } from "./run.ts";
 
 const BUN = process.execPath;
 const FAKE = resolve(import.meta.dir, "../../test/fixtures/fake_engine.ts");
@@ -323,4 +323,21 @@ describe("helpers", () => {
   test("redact", () => {
     expect(redact(`token=${HF} again ${HF}`, [HF])).toBe("token=*** again ***");
   });
+});
+
+test("TorchrunReportFilter hides torchrun's failure report, keeps everything else", () => {
+  const f = new TorchrunReportFilter();
+  const lines = [
+    "error: data/train.jsonl:3: malformed JSON",
+    "E1129 04:37:50.281000 20143 .venv/lib/python3.11/site-packages/torch/distributed/elastic/multiprocessing/api.py:1002] failed (exitcode: 2) local_rank: 0 (pid: 1) of binary: python",
+    "Traceback (most recent call last):",
+    "torch.distributed.elastic.multiprocessing.errors.ChildFailedError: ",
+    "============================================================",
+    "qc_engine.train FAILED",
+    "Root Cause (first observed failure):",
+    "  exitcode  : 2 (pid: 1) ",
+    "============================================================",
+    "after the report",
+  ];
+  expect(lines.filter((l) => f.keep(l))).toEqual(["error: data/train.jsonl:3: malformed JSON", "after the report"]);
 });

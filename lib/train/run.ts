@@ -139,6 +139,28 @@ function lastLines(path: string, n: number): string[] {
  */
 export const ENGINE_MIRROR_LINE = /^(step \d+\/\d+ \||eval step \d+ \(|checkpoint checkpoint-\d+ saved|Writing model shards|Loading weights:)/;
 
+/**
+ * Hides torchrun's own failure report (the "failed (exitcode: N)" line, its ChildFailedError
+ * traceback and the "Root Cause" table) from the terminal: the launcher says the same in one
+ * line. The report stays in train.log and is shown from there when no engine message explains
+ * the failure.
+ */
+export class TorchrunReportFilter {
+  private hiding = false;
+  private sawRootCause = false;
+  keep(line: string): boolean {
+    if (!this.hiding && /elastic\/multiprocessing\/api\.py:\d+\] failed \(exitcode: -?\d+\)/.test(line)) {
+      this.hiding = true;
+      this.sawRootCause = false;
+      return false;
+    }
+    if (!this.hiding) return true;
+    if (/^Root Cause/.test(line)) this.sawRootCause = true;
+    else if (this.sawRootCause && /^=+\s*$/.test(line)) this.hiding = false;
+    return false;
+  }
+}
+
 /** Splits child output into lines, redacts secrets, and writes each to every sink. */
 class LineTee {
   private pending = "";
@@ -363,7 +385,9 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
   const watcher: Watcher = createWatcher({ outputDir, stderr, tty: params.tty });
   const toStderr = (text: string) => void stderr.write(text);
   // With a bar on the terminal, engine output goes to the log only (printed on failure).
-  const keepOnTerminal = (line: string) => !ENGINE_MIRROR_LINE.test(line.replace(/^.*\r/, ""));
+  const torchrunReport = new TorchrunReportFilter();
+  const keepOnTerminal = (line: string) =>
+    torchrunReport.keep(line) && !ENGINE_MIRROR_LINE.test(line.replace(/^.*\r/, ""));
   const tee = new LineTee([toLog], secrets, watcher.tty ? [] : [{ sink: toStderr, keep: keepOnTerminal }]);
   toLog(`==== ${new Date(startedAt).toISOString()} launch: ${redact(params.launch.argv.join(" "), secrets)}\n`);
 
@@ -529,7 +553,8 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
       else reason = `training ended with status ${end.status}: see ${logPath}`;
       if (end?.status === "completed") reason = `training completed but torchrun exited with ${result.code ?? result.signal}: see ${logPath}`;
     }
-    if (status === "failed") {
+    // The log's last lines, unless the engine already said what went wrong on the terminal.
+    if (status === "failed" && (!lastError || watcher.tty)) {
       const tailLines = lastLines(logPath, 20);
       if (tailLines.length) {
         watcher.note(`last lines of ${logPath}:`);
