@@ -68,7 +68,15 @@ describe("renderModelCard", () => {
     expect(card).toContain("0: apple, 1: banana, 2: cherry");
     expect(card).toContain("AutoModelForImageClassification.from_pretrained(repo, revision=\"checkpoint-800\", trust_remote_code=True)");
     expect(card).toContain("AutoProcessor.from_pretrained(repo, revision=\"checkpoint-800\", trust_remote_code=True)");
-    expect(card).toContain('"What dish is this?"');
+    expect(card).toContain('<|vision_start|><|image_pad|><|vision_end|>" + "What dish is this?" + "<|im_end|>');
+    expect(card).toContain("AutoTokenizer.from_pretrained(repo, revision=\"checkpoint-800\")"); // the no-torchvision path
+  });
+
+  test("bookkeeping numbers next to the metrics (num_samples, seconds) are not shown as metrics", () => {
+    const e = { ...evals.b, metrics: { ...evals.b.metrics, num_samples: 360, seconds: 0.38, ece: 0.05 } };
+    const card = renderModelCard(params({ evalResults: { b: e } }));
+    expect(card).toContain("| Evaluation | Data | Samples | Step | Accuracy | Top-5 Accuracy | Macro F1 | Cross-entropy loss | ece |");
+    expect(card).not.toContain("| seconds");
   });
 
   test("not evaluated: no metrics, no model-index, and the card says how to evaluate", () => {

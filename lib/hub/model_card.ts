@@ -150,10 +150,13 @@ export function buildFrontMatter(p: ModelCardParams): Record<string, unknown> {
   return fm;
 }
 
+/** Bookkeeping numbers an engine may put next to the metrics: not metrics. */
+const NOT_METRICS = /^(num_samples|samples|seconds|.*_per_s(ec)?|step|epoch|time|.*_time)$/;
+
 function evalTable(entries: EvalEntry[]): string[] {
   const metricKeys = ["accuracy", "top5_accuracy", "macro_f1", "loss"];
   const extra = [...new Set(entries.flatMap((e) => Object.keys(e.metrics)))].filter(
-    (k) => !metricKeys.includes(k) && entries.some((e) => typeof e.metrics[k] === "number"),
+    (k) => !metricKeys.includes(k) && !NOT_METRICS.test(k) && entries.some((e) => typeof e.metrics[k] === "number"),
   );
   const keys = [...metricKeys.filter((k) => entries.some((e) => typeof e.metrics[k] === "number")), ...extra];
   const head = ["Evaluation", "Data", "Samples", "Step", ...keys.map((k) => METRIC_TYPES[k]?.name ?? k)];
@@ -208,6 +211,12 @@ function settingsRows(p: ModelCardParams): [string, string][] {
 function loadSnippet(p: ModelCardParams): string {
   const rev = p.revision && p.revision !== "main" ? `, revision="${p.revision}"` : "";
   const prompt = p.resolved?.config?.data?.prompt ?? "What is shown in this image?";
+  const top = [
+    "probs = logits.softmax(-1)[0]",
+    "top = probs.topk(min(5, probs.numel()))",
+    "for p, i in zip(top.values.tolist(), top.indices.tolist()):",
+    '    print(f"{model.config.id2label[i]}: {p:.3f}")',
+  ];
   return [
     "```python",
     "import torch",
@@ -218,16 +227,32 @@ function loadSnippet(p: ModelCardParams): string {
     `model = AutoModelForImageClassification.from_pretrained(repo${rev}, trust_remote_code=True).eval()`,
     `processor = AutoProcessor.from_pretrained(repo${rev}, trust_remote_code=True)`,
     "",
+    "# The exact prompt the classifier was trained with (the processor expands <|image_pad|>).",
+    "text = (",
+    '    "<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n"',
+    `    "<|im_start|>user\\n<|vision_start|><|image_pad|><|vision_end|>" + ${JSON.stringify(prompt)} + "<|im_end|>\\n"`,
+    '    "<|im_start|>assistant\\n"',
+    ")",
     'image = Image.open("photo.jpg").convert("RGB")',
-    `messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": ${JSON.stringify(prompt)}}]}]`,
-    "text = processor.apply_chat_template(messages, add_generation_prompt=True)",
     'inputs = processor(text=[text], images=[image], return_tensors="pt")',
     "with torch.no_grad():",
     "    logits = model(**inputs).logits",
-    "probs = logits.softmax(-1)[0]",
-    "top = probs.topk(min(5, probs.numel()))",
-    "for p, i in zip(top.values.tolist(), top.indices.tolist()):",
-    '    print(f"{model.config.id2label[i]}: {p:.3f}")',
+    ...top,
+    "```",
+    "",
+    "Qwen2.5-VL's `AutoProcessor` also loads a video processor, which needs `torchvision`. Without it, use the",
+    "tokenizer and the image processor directly (same inputs, same logits):",
+    "",
+    "```python",
+    "from transformers import AutoImageProcessor, AutoTokenizer",
+    "",
+    `tokenizer = AutoTokenizer.from_pretrained(repo${rev})`,
+    `image_processor = AutoImageProcessor.from_pretrained(repo${rev})`,
+    'vision = image_processor(images=[image], return_tensors="pt")',
+    'n = int(vision["image_grid_thw"][0].prod()) // image_processor.merge_size**2  # visual tokens of this image',
+    'inputs = {**tokenizer([text.replace("<|image_pad|>", "<|image_pad|>" * n)], return_tensors="pt"), **vision}',
+    "with torch.no_grad():",
+    "    logits = model(**inputs).logits",
     "```",
   ].join("\n");
 }
