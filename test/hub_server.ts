@@ -69,8 +69,11 @@ export interface HubServer {
   log: { method: string; path: string; route: HubRoute; status: number }[];
   /** The next `count` requests to `route` answer `status` (default 500). */
   failNext(route: HubRoute, count: number, status?: number): void;
-  /** The next `count` requests to `route` have their connection dropped (after the request body was read). */
-  dropNext(route: HubRoute, count: number): void;
+  /**
+   * The next `count` requests to `route` have their connection dropped: before they are handled
+   * (default), or after (`afterHandling`: the Hub did the work, the client never hears of it).
+   */
+  dropNext(route: HubRoute, count: number, opts?: { afterHandling?: boolean }): void;
   resetCounters(): void;
   /** Forget every pending injected failure and drop. */
   clearFaults(): void;
@@ -153,7 +156,7 @@ function match(method: string, path: string): Matched {
 export function startHubServer(options: HubServerOptions): HubServer {
   const repos = new Map<string, RepoState>();
   const failures = new Map<HubRoute, { count: number; status: number }>();
-  const drops = new Map<HubRoute, number>();
+  const drops = new Map<HubRoute, { count: number; afterHandling: boolean }>();
   const uploadSignatures = new Map<string, string>(); // "repo/oid" -> signature
   const lfsThreshold = options.lfsThreshold ?? 10 * 1024 * 1024;
   let counters = emptyCounters();
@@ -387,18 +390,22 @@ export function startHubServer(options: HubServerOptions): HubServer {
         record(fail.status);
         return json({ error: "injected failure" }, fail.status);
       }
-      const drop = drops.get(m.route) ?? 0;
-      if (drop > 0) {
-        drops.set(m.route, drop - 1);
+      const drop = drops.get(m.route);
+      const dropConnection = () => {
+        drop!.count--;
         counters.droppedConnections++;
+        // An erroring body stream makes Bun reset the connection: the client sees ECONNRESET.
+        return new Response(new ReadableStream({ pull: (c) => c.error(undefined) }), { headers: { "content-type": "application/json" } });
+      };
+      if (drop && drop.count > 0 && !drop.afterHandling) {
         const body = await req.arrayBuffer().catch(() => new ArrayBuffer(0));
         if (m.route === "lfsUpload") counters.lfsBytesReceived += body.byteLength;
         record(0);
-        // An erroring body stream makes Bun reset the connection: the client sees ECONNRESET.
-        return new Response(new ReadableStream({ pull: (c) => c.error(undefined) }), { headers: { "content-type": "application/json" } });
+        return dropConnection();
       }
       const res = await handle(req, m, url);
       record(res.status);
+      if (drop && drop.count > 0 && drop.afterHandling) return dropConnection();
       return res;
     },
   });
@@ -413,8 +420,8 @@ export function startHubServer(options: HubServerOptions): HubServer {
     failNext(route, count, status = 500) {
       failures.set(route, { count, status });
     },
-    dropNext(route, count) {
-      drops.set(route, count);
+    dropNext(route, count, opts = {}) {
+      drops.set(route, { count, afterHandling: opts.afterHandling ?? false });
     },
     resetCounters() {
       counters = emptyCounters();

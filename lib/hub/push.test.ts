@@ -139,6 +139,19 @@ describe("executePush against the test Hub", () => {
     expectBranchHolds(repo, "main", plan, 0);
   });
 
+  test("answers lost after the Hub did the work (repo created, branch created, commit landed) are survived", async () => {
+    const r = run([{ step: 10 }, { step: 20, isFinal: true }]);
+    const repo = newRepo();
+    hub.dropNext("create", 1, { afterHandling: true });
+    hub.dropNext("branch", 1, { afterHandling: true });
+    hub.dropNext("commit", 1, { afterHandling: true });
+    const plan = planPush({ mode: "all", path: r, repo });
+    const report = await push(plan);
+    expect(report.ok).toBe(true);
+    expect(hub.counters.droppedConnections).toBe(3);
+    plan.targets.forEach((t, i) => expectBranchHolds(repo, t.branch, plan, i));
+  });
+
   test("an interrupted push, run again, completes without re-sending the weights", async () => {
     const r = run([{ step: 10, weightBytes: 9000 }]);
     const repo = newRepo();
