@@ -21,7 +21,7 @@ await runTask(async () => {
       private: { type: "boolean", description: "Create the repository as private (default: hub.private of the run's config)." },
       "create-pr": { type: "boolean", description: "Open a pull request against the branch instead of committing to it (checkpoint-<step> branches are still committed to)." },
       "dry-run": { type: "boolean", description: "List the files, sizes and target branches; send nothing (no token needed)." },
-      "token-file": { type: "string", valueName: "FILE", description: "File holding the hf_... token. Default: HF_TOKEN, else $HF_HOME/token (~/.cache/huggingface/token)." },
+      "token-file": { type: "string", valueName: "FILE", description: "File holding the hf_... token (wins over HF_TOKEN). Default: HF_TOKEN, else $HF_HOME/token (~/.cache/huggingface/token)." },
       "hub-url": { type: "string", valueName: "URL", description: "Hub endpoint. Default: hub.endpoint of the run's config, else https://huggingface.co." },
     },
     examples: [

@@ -5,19 +5,20 @@ import { defaultTokenFile, redact, requireToken, resolveToken } from "./token.ts
 const files = (map: Record<string, string>) => (path: string) => (path in map ? map[path] : null);
 
 describe("resolveToken", () => {
-  test("HF_TOKEN wins over --token-file and the default file", () => {
-    const t = resolveToken({
-      env: { HF_TOKEN: " hf_fromenv123456 \n" },
-      tokenFile: "/t",
-      homeDir: "/home/u",
-      readFile: files({ "/t": "hf_fromfile123", "/home/u/.cache/huggingface/token": "hf_default123" }),
+  test("--token-file (explicit) wins over HF_TOKEN, HF_TOKEN over the default file; whitespace trimmed", () => {
+    const read = files({ "/t": "hf_fromfile123\n", "/home/u/.cache/huggingface/token": "hf_default123" });
+    expect(resolveToken({ env: { HF_TOKEN: "hf_fromenv123456" }, tokenFile: "/t", homeDir: "/home/u", readFile: read })).toEqual({
+      token: "hf_fromfile123",
+      source: "--token-file /t",
     });
-    expect(t).toEqual({ token: "hf_fromenv123456", source: "HF_TOKEN" });
-  });
-
-  test("--token-file wins over the default file; trailing newline trimmed", () => {
-    const t = resolveToken({ env: {}, tokenFile: "/t", homeDir: "/home/u", readFile: files({ "/t": "hf_fromfile123\n", "/home/u/.cache/huggingface/token": "hf_default123" }) });
-    expect(t).toEqual({ token: "hf_fromfile123", source: "--token-file /t" });
+    expect(resolveToken({ env: { HF_TOKEN: " hf_fromenv123456 \n" }, homeDir: "/home/u", readFile: read })).toEqual({
+      token: "hf_fromenv123456",
+      source: "HF_TOKEN",
+    });
+    expect(resolveToken({ env: {}, homeDir: "/home/u", readFile: read })).toEqual({
+      token: "hf_default123",
+      source: "/home/u/.cache/huggingface/token",
+    });
   });
 
   test("the usual token file: HF_HOME/token, default ~/.cache/huggingface/token", () => {

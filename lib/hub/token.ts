@@ -13,7 +13,7 @@ export interface ResolvedToken {
 export interface ResolveTokenParams {
   /** Environment to read HF_TOKEN / HF_HOME from (default process.env). */
   env?: Record<string, string | undefined>;
-  /** --token-file, wins over the default token file but not over HF_TOKEN. */
+  /** --token-file: asked for explicitly, so it wins over HF_TOKEN and the default file. */
   tokenFile?: string | null;
   /** Home folder for the default ~/.cache/huggingface/token (default os.homedir()). */
   homeDir?: string;
@@ -55,14 +55,12 @@ function checkFormat(token: string, source: string): string {
 }
 
 /**
- * Token from HF_TOKEN, else --token-file, else the usual token file. Returns null when none is set
+ * Token from --token-file, else HF_TOKEN, else the usual token file. Returns null when none is set
  * (the caller decides whether that is an error); throws UserError on a malformed token.
  */
 export function resolveToken(params: ResolveTokenParams = {}): ResolvedToken | null {
   const env = params.env ?? process.env;
   const read = params.readFile ?? readIfExists;
-  const fromEnv = env.HF_TOKEN?.trim();
-  if (fromEnv) return { token: checkFormat(fromEnv, "HF_TOKEN"), source: "HF_TOKEN" };
   if (params.tokenFile) {
     const text = read(params.tokenFile);
     if (text === null) {
@@ -74,6 +72,8 @@ export function resolveToken(params: ResolveTokenParams = {}): ResolvedToken | n
     if (!token) throw new UserError(`--token-file ${params.tokenFile} is empty`, { hint: "put your hf_... token in it" });
     return { token: checkFormat(token, `--token-file ${params.tokenFile}`), source: `--token-file ${params.tokenFile}` };
   }
+  const fromEnv = env.HF_TOKEN?.trim();
+  if (fromEnv) return { token: checkFormat(fromEnv, "HF_TOKEN"), source: "HF_TOKEN" };
   const path = defaultTokenFile(env, params.homeDir ?? homedir());
   const text = read(path);
   const token = text?.trim();
