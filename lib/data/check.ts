@@ -166,6 +166,7 @@ export async function checkData(params: CheckParams): Promise<DataReport> {
     }
     rep.exists = true;
     const dir = dirname(file);
+    const absOf = new Map<string, string>(); // image string -> absolute path (images are often shared)
     const shown = basename(file);
     const bar = progress(`${split} lines`, statSync(file).size, { unit: "bytes" });
     const result = await forEachLine({
@@ -183,7 +184,11 @@ export async function checkData(params: CheckParams): Promise<DataReport> {
         }
         rep.wellFormed++;
         rep.classCounts[verdict.label!]++;
-        const abs = isAbsolute(verdict.image!) ? verdict.image! : resolve(dir, verdict.image!);
+        let abs = absOf.get(verdict.image!);
+        if (abs === undefined) {
+          abs = isAbsolute(verdict.image!) ? verdict.image! : resolve(dir, verdict.image!);
+          if (absOf.size < 200_000) absOf.set(verdict.image!, abs);
+        }
         let ref = paths.get(abs);
         if (!ref) {
           ref = { raw: verdict.image!, first: {}, count: { train: 0, val: 0 } };

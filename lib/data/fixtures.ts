@@ -37,10 +37,14 @@ export function makePng(params: { width?: number; height?: number; seed?: number
   ihdr[8] = 8; // bit depth
   ihdr[9] = 2; // RGB
   const raw = Buffer.alloc((width * 3 + 1) * height);
+  let state = (seed * 0x9e3779b1 + 0x6d2b79f5) >>> 0; // a distinct pixel stream for every seed
   for (let y = 0; y < height; y++) {
     const row = y * (width * 3 + 1);
     raw[row] = 0; // filter: none
-    for (let x = 0; x < width * 3; x++) raw[row + 1 + x] = (seed * 131 + y * 17 + x * 7 + (seed >> 8) * 29) & 0xff;
+    for (let x = 0; x < width * 3; x++) {
+      state = (Math.imul(state ^ (state >>> 15), 0x2c1b3c6d) + 0x297a2d39) >>> 0;
+      raw[row + 1 + x] = state >>> 24;
+    }
   }
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
