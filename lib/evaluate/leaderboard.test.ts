@@ -20,9 +20,9 @@ describe("rankCheckpoints", () => {
     const ranked = rankCheckpoints({ rows: [row(10, 0.5, 1), row(20, 0.8, 0.6), row(30, 0.7, 0.5)], metric: "loss", greaterIsBetter: false });
     expect(ranked[0].step).toBe(30);
   });
-  test("ties: lower eval loss, then the earlier step", () => {
+  test("ties: the earlier step (as retention best:K)", () => {
     const ranked = rankCheckpoints({ rows: [row(30, 0.8, 0.6), row(10, 0.8, 0.6), row(20, 0.8, 0.4)], metric: "accuracy", greaterIsBetter: true });
-    expect(ranked.map((r) => r.step)).toEqual([20, 10, 30]);
+    expect(ranked.map((r) => r.step)).toEqual([10, 20, 30]);
   });
   test("an unknown metric is a UserError naming the known ones", () => {
     expect(() => rankCheckpoints({ rows: [row(10, 0.5, 1)], metric: "f2", greaterIsBetter: true })).toThrow(UserError);

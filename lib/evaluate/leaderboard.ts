@@ -21,7 +21,10 @@ export interface RankParams {
   greaterIsBetter: boolean;
 }
 
-/** Best first by `metric`; ties go to the lower evaluation loss, then the earlier step. */
+/**
+ * Best first by `metric`; ties go to the earlier step (the first checkpoint to reach the value),
+ * the same rule as retention's best:K (lib/checkpoints/retention.ts), so --keep-best keeps the top rows.
+ */
 export function rankCheckpoints(p: RankParams): RankedRow[] {
   for (const r of p.rows) {
     if (typeof r.metrics[p.metric] !== "number") {
@@ -32,12 +35,7 @@ export function rankCheckpoints(p: RankParams): RankedRow[] {
     }
   }
   const sign = p.greaterIsBetter ? -1 : 1;
-  const sorted = [...p.rows].sort(
-    (a, b) =>
-      sign * (a.metrics[p.metric] - b.metrics[p.metric]) ||
-      (a.metrics.loss ?? 0) - (b.metrics.loss ?? 0) ||
-      a.step - b.step,
-  );
+  const sorted = [...p.rows].sort((a, b) => sign * (a.metrics[p.metric] - b.metrics[p.metric]) || a.step - b.step);
   return sorted.map((r, i) => ({ ...r, rank: i + 1, isBest: i === 0 }));
 }
 
@@ -109,7 +107,7 @@ export function recommend(params: { ranked: RankedRow[]; metric: string; greater
     );
   }
   const ties = ranked.filter((r) => r !== best && r.metrics[metric] === best.metrics[metric]);
-  if (ties.length) notes.push(`tied on ${metric} with ${ties.map((r) => r.name).join(", ")}; chosen by lower eval loss, then earlier step`);
+  if (ties.length) notes.push(`tied on ${metric} with ${ties.map((r) => r.name).join(", ")}; the earliest is chosen (the first to reach it)`);
   return {
     name: best.name,
     path: best.path,
