@@ -126,6 +126,22 @@ describe("every kind of bad line", () => {
     expect(r.warnings.counts.blank_lines).toBe(1);
   });
 
+  test("a missing validation file is only a warning when nothing evaluates", async () => {
+    const dir = dataset(good);
+    const c = cfg(dir, { training: { skip_evaluation: true } });
+    c.data.val_jsonl = join(dir, "nope.jsonl");
+    const r = await checkData({ config: c });
+    expect(r.ok).toBe(true);
+    expect(r.warnings.counts.jsonl_missing).toBe(1);
+  });
+
+  test("fewer samples than one optimizer step is a problem", async () => {
+    const dir = dataset(good);
+    const r = await checkData({ config: cfg(dir, { training: { per_device_batch_size: 8, gradient_accumulation_steps: 2 } }) });
+    expect(r.problems.counts).toEqual({ too_few_samples: 1 });
+    expect(r.problems.items[0].message).toContain("12 usable training sample(s)");
+  });
+
   test("a missing JSONL file is a problem naming the option", async () => {
     const dir = dataset(good);
     const c = cfg(dir);

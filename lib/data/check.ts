@@ -161,7 +161,12 @@ export async function checkData(params: CheckParams): Promise<DataReport> {
     splits[split] = rep;
     const key = split === "train" ? "data.train_jsonl" : "data.val_jsonl";
     if (!existsSync(file) || !statSync(file).isFile()) {
-      problems.add({ kind: "jsonl_missing", file, message: `${key} not found (${existsSync(file) ? "not a file" : "no such file"}); fix the path or convert your data with --from-folder / --from-food101` });
+      const why = existsSync(file) ? "not a file" : "no such file";
+      if (split === "val" && !valNeeded(config)) {
+        warnings.add({ kind: "jsonl_missing", file, message: `${key} not found (${why}); training evaluates nothing, but tasks/evaluate.ts will need it` });
+      } else {
+        problems.add({ kind: "jsonl_missing", file, message: `${key} not found (${why}); fix the path or convert your data with --from-folder / --from-food101` });
+      }
       continue;
     }
     rep.exists = true;
@@ -341,6 +346,19 @@ export async function checkData(params: CheckParams): Promise<DataReport> {
     }
   }
 
+  // Enough samples for one optimizer step (the engine refuses fewer; more processes need more).
+  const oneStep = config.training.per_device_batch_size * config.training.gradient_accumulation_steps;
+  if (splits.train.exists && splits.train.validSamples < oneStep) {
+    problems.add({
+      kind: "too_few_samples",
+      file: splitShown("train"),
+      message: `${splits.train.validSamples} usable training sample(s), fewer than one optimizer step needs (per_device_batch_size ${config.training.per_device_batch_size} x gradient_accumulation_steps ${config.training.gradient_accumulation_steps} x processes)`,
+    });
+  }
+  if (splits.val.exists && splits.val.validSamples === 0 && valNeeded(config)) {
+    problems.add({ kind: "too_few_samples", file: splitShown("val"), message: "no usable validation sample, and this run evaluates during/after training" });
+  }
+
   // Histogram, missing classes, imbalance.
   const nameOf = (i: number) => classes.names?.[i] ?? String(i);
   const histogram: HistogramRow[] = Array.from({ length: classes.numLabels }, (_, id) => ({
@@ -424,6 +442,13 @@ export async function checkData(params: CheckParams): Promise<DataReport> {
     skipped,
     timings: { linesSeconds, imagesSeconds, deepSeconds },
   };
+}
+
+/** The engine reads the validation set only when something evaluates (engine/qc_engine/train.py). */
+export function valNeeded(config: QwenClassifyConfig): boolean {
+  const t = config.training;
+  if (t.skip_evaluation) return false;
+  return t.best_model_tracking.enabled || t.evaluation.partial_eval_during_training || t.evaluation.full_eval_at_end;
 }
 
 function sameFile(a: string, b: string): boolean {

@@ -31,7 +31,7 @@ export function makeProgress(params: {
     if ((stream as { isTTY?: boolean }).isTTY) {
       const bar = new cliProgress.SingleBar(
         {
-          format: `${label.padEnd(14)} [{bar}] {percentage}% | {shown} | {detail} | ETA {eta_formatted}`,
+          format: `${label.padEnd(14)} [{bar}] {percentage}% | {shown}{detail} | ETA {eta_formatted}`,
           stream: stream as NodeJS.WriteStream,
           hideCursor: true,
           clearOnComplete: false,
@@ -40,7 +40,7 @@ export function makeProgress(params: {
       );
       bar.start(Math.max(total, 1), 0, { detail: "", shown: `${show(0)}/${show(total)}` });
       return {
-        update: (v, detail) => bar.update(v, { detail: detail ?? "", shown: `${show(v)}/${show(total)}` }),
+        update: (v, detail) => bar.update(v, { detail: detail ? ` | ${detail}` : "", shown: `${show(v)}/${show(total)}` }),
         stop: () => bar.stop(),
       };
     }
