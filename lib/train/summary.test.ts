@@ -38,7 +38,7 @@ test("standard run: best from training_info when no event names it; interrupted 
   const text = formatSummary(s);
   expect(text).toContain("reason:        stopped on request");
   expect(text).toContain("resume:    bun run tasks/train.ts --config /c/x.yaml");
-  expect(text).toContain("--resume");
+  expect(text).toContain(`--set training.output_dir=${shellQuote(out)} --resume auto`);
   expect(text).toContain(`tasks/evaluate.ts --checkpoint ${shellQuote(join(out, "checkpoint-10"))}`);
 });
 

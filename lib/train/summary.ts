@@ -109,7 +109,7 @@ function nextSteps(s: RunSummary, p: SummaryParams): string[] {
   const log = join(s.outputDir, "logs", "train.log");
   if (s.status === "interrupted" || (s.status === "failed" && s.checkpoints.count > 0)) {
     const config = p.sourceFile ? ` --config ${q(p.sourceFile)}` : "";
-    steps.push(`resume:    ${run} tasks/train.ts${config} --set training.output_dir=${q(s.outputDir)} --resume`);
+    steps.push(`resume:    ${run} tasks/train.ts${config} --set training.output_dir=${q(s.outputDir)} --resume auto`);
   }
   if (s.status === "failed") steps.push(`read the log: ${log}`);
   if (s.checkpoints.count === 0) return steps;
