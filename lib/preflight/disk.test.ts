@@ -4,10 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { configForTest } from "../data/fixtures.ts";
-import { checkpointSizes, keptByPolicy, nearestExisting, numberOfSaves, preflight, estimateTotalSteps } from "./disk.ts";
+import { DEEPSPEED_FIXED_BYTES, checkpointSizes, keptByPolicy, nearestExisting, numberOfSaves, preflight, estimateTotalSteps } from "./disk.ts";
 import type { ModelSize } from "./model_size.ts";
 
 const GB = 1e9;
+const FIXED = DEEPSPEED_FIXED_BYTES;
 /** A statfs that reports `free` bytes available. */
 const statfsWith = (free: number) => (() => ({ bavail: free / 4096, bsize: 4096, blocks: 1e9, bfree: 0, files: 0, ffree: 0, type: 0 })) as never;
 const model = (params = 1e9, visionParams = 2e8): ModelSize => ({
@@ -30,14 +31,14 @@ describe("arithmetic (hand-computed)", () => {
     // 1e9 params in bf16: hf_model 2 GB; deepspeed 2 GB weights + 12 GB optimizer = 14 GB; 16 GB in all.
     expect(checkpointSizes({ params: 1e9, trainableParams: 1e9, dtype: "bf16", extraFileBytes: 0, deferred: false })).toEqual({
       hfModel: 2 * GB,
-      deepspeed: 14 * GB,
-      full: 16 * GB,
+      deepspeed: 14 * GB + FIXED, // + zero_to_fp32.py, RNG states
+      full: 16 * GB + FIXED,
       slim: 2 * GB,
     });
     // fp32: 4 + (4 + 12) = 20 GB; frozen vision tower (2e8): 12 bytes less for each frozen param.
-    expect(checkpointSizes({ params: 1e9, trainableParams: 1e9, dtype: "fp32", extraFileBytes: 0, deferred: false }).full).toBe(20 * GB);
-    expect(checkpointSizes({ params: 1e9, trainableParams: 8e8, dtype: "bf16", extraFileBytes: 0, deferred: false }).full).toBe(13.6 * GB);
-    expect(checkpointSizes({ params: 1e9, trainableParams: 1e9, dtype: "bf16", extraFileBytes: 5, deferred: true })).toMatchObject({ hfModel: 0, full: 14 * GB });
+    expect(checkpointSizes({ params: 1e9, trainableParams: 1e9, dtype: "fp32", extraFileBytes: 0, deferred: false }).full).toBe(20 * GB + FIXED);
+    expect(checkpointSizes({ params: 1e9, trainableParams: 8e8, dtype: "bf16", extraFileBytes: 0, deferred: false }).full).toBe(13.6 * GB + FIXED);
+    expect(checkpointSizes({ params: 1e9, trainableParams: 1e9, dtype: "bf16", extraFileBytes: 5, deferred: true })).toMatchObject({ hfModel: 0, full: 14 * GB + FIXED });
   });
 
   test("saves and the checkpoints each policy keeps", () => {
@@ -67,13 +68,13 @@ describe("arithmetic (hand-computed)", () => {
     // 5 saves, best:1+last:2 keeps 3, plus the one landing = 4 x 16 GB = 64 GB
     const r = await preflight({ config: base(), modelSize: model(), hasGpu: true, statfs: statfsWith(100 * GB) });
     expect(r.dtype).toBe("bf16");
-    expect(r.plan).toMatchObject({ policy: "best:1+last:2", saves: 5, kept: 3, peak: 4, fullAtPeak: 4, slimAtPeak: 0, requiredBytes: 64 * GB });
+    expect(r.plan).toMatchObject({ policy: "best:1+last:2", saves: 5, kept: 3, peak: 4, fullAtPeak: 4, slimAtPeak: 0, requiredBytes: 64 * GB + 4 * FIXED });
     expect(r.fits).toBe(true);
     expect(r.freeBytes).toBe(100 * GB);
     expect(r.text).toContain("fits");
     // slimming: newest + the landing one full, 2 slim = 2 x 16 + 2 x 2 = 36 GB
     const slim = await preflight({ config: base({ checkpoint: { retention: "", keep_optimizer_states: 1, hf_format: "every_save" } }), modelSize: model(), hasGpu: true, statfs: statfsWith(100 * GB) });
-    expect(slim.plan.requiredBytes).toBe(36 * GB);
+    expect(slim.plan.requiredBytes).toBe(36 * GB + 2 * FIXED);
     // skip_evaluation forces save_all: every one of the 5 saves stays, fp32 on the CPU: 5 x 20 GB
     const all = await preflight({
       config: base({ skip_evaluation: true, save_all_checkpoints: true }),
@@ -81,7 +82,7 @@ describe("arithmetic (hand-computed)", () => {
       hasGpu: false,
       statfs: statfsWith(1000 * GB),
     });
-    expect(all.plan).toMatchObject({ policy: "all", peak: 5, requiredBytes: 100 * GB });
+    expect(all.plan).toMatchObject({ policy: "all", peak: 5, requiredBytes: 100 * GB + 5 * FIXED });
   });
 
   test("the free space is measured on the nearest existing folder", async () => {
@@ -123,14 +124,14 @@ describe("refusal", () => {
     expect(r.fits).toBe(false);
     expect(r.overridden).toBe(true);
     expect(r.text).toContain("DOES NOT FIT (--allow-low-disk");
-    expect(r.suggestions.find((s) => s.sets[0] === "training.checkpoint.keep_optimizer_states=1")).toMatchObject({ requiredBytes: 36 * GB, fits: true });
+    expect(r.suggestions.find((s) => s.sets[0] === "training.checkpoint.keep_optimizer_states=1")).toMatchObject({ requiredBytes: 36 * GB + 2 * FIXED, fits: true });
   });
 
   test("save_all with no room: fewer saves is suggested", async () => {
     const c = base({ skip_evaluation: true, save_all_checkpoints: true, max_steps: 2000 });
     // 10 saves x 16 GB = 160 GB + nothing else; 70 GB free -> 4 saves fit -> every 500 steps
     const r = await preflight({ config: c, modelSize: model(), hasGpu: true, statfs: statfsWith(70 * GB), allowLowDisk: true });
-    expect(r.plan.requiredBytes).toBe(160 * GB);
+    expect(r.plan.requiredBytes).toBe(160 * GB + 10 * FIXED);
     expect(r.suggestions.find((s) => s.sets[0].startsWith("training.save_steps="))?.sets[0]).toBe("training.save_steps=500");
   });
 

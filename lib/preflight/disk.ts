@@ -16,6 +16,9 @@ import { modelSize as readModelSize, type ModelSize } from "./model_size.ts";
 /** Bytes per parameter of the DeepSpeed optimizer state: fp32 master copy (4) + Adam m and v (4 + 4). */
 export const OPTIMIZER_BYTES_PER_PARAM = 12;
 
+/** deepspeed/ files whose size does not scale with the model: zero_to_fp32.py, RNG states, "latest". */
+export const DEEPSPEED_FIXED_BYTES = 64 * 1024;
+
 /** training_info.json fields that every checkpoint carries: top:K:<these> ranks without evaluation. */
 const ALWAYS_RECORDED = new Set(["train_loss", "grad_norm", "lr", "epoch", "step", "samples_seen", "wall_time_s"]);
 
@@ -123,7 +126,7 @@ export function checkpointSizes(params: {
 }): CheckpointSizes {
   const b = bytesPerParam(params.dtype);
   const hfModel = params.deferred ? 0 : params.params * b + params.extraFileBytes;
-  const deepspeed = params.params * b + params.trainableParams * OPTIMIZER_BYTES_PER_PARAM;
+  const deepspeed = params.params * b + params.trainableParams * OPTIMIZER_BYTES_PER_PARAM + DEEPSPEED_FIXED_BYTES;
   return { hfModel, deepspeed, full: hfModel + deepspeed, slim: hfModel };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { projectPython } from "../data/python.ts";
@@ -104,3 +104,26 @@ test.skipIf(!hasPython)("reads a file written by the safetensors library", async
     ["visual.b", "BF16", [7]],
   ]);
 });
+
+test.skipIf(!hasPython)("a real tiny Qwen2.5-VL: the header count equals the engine classifier's parameters", () => {
+  const dir = join(mkdtempSync(join(tmpdir(), "qc-tiny-")), "tiny");
+  const script = [
+    "import json, sys",
+    "from qc_engine.tiny import build_tiny_model",
+    "from qc_engine.model import build_classifier",
+    "build_tiny_model(sys.argv[1])",
+    "m = build_classifier(sys.argv[1], [str(i) for i in range(7)], freeze_vision_tower=True)",
+    "total = sum(p.numel() for p in m.parameters())",
+    "trainable = sum(p.numel() for p in m.parameters() if p.requires_grad)",
+    "print(json.dumps({'total': total, 'trainable': trainable}))",
+  ].join("\n");
+  const r = Bun.spawnSync([projectPython(), "-c", script, dir], { env: { ...process.env, PYTHONPATH: join(import.meta.dir, "..", "..", "engine") }, stderr: "pipe" });
+  expect(r.exitCode).toBe(0);
+  const engine = JSON.parse(r.stdout.toString().trim().split("\n").at(-1)!) as { total: number; trainable: number };
+  const m = modelSize({ pretrainedName: dir, numLabels: 7 });
+  expect(m.source).toBe("safetensors");
+  expect(m.params).toBe(engine.total);
+  expect(m.params - m.visionParams).toBe(engine.trainable);
+  // and the config-only estimate agrees with the headers
+  expect(estimateFromConfig(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")))!.params + m.hiddenSize! * 7 + 7).toBe(engine.total);
+}, 120_000);
