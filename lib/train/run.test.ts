@@ -278,6 +278,55 @@ describe("runTraining with a fake engine", () => {
     expect(s2.stderr.text()).toContain("retention (best:1+last:2) failed after checkpoint-2, training continues: disk on fire");
   });
 
+  test("Hub pushes: every checkpoint event reaches the pusher, a pending push protects its checkpoint from retention, drain is awaited and reported", async () => {
+    const s = setup("complete", { env: { FAKE_NO_BEST: "1" }, training: { checkpoint: { retention: "last:1", keep_optimizer_states: 0 } } });
+    const seen: number[] = [];
+    const pending: string[] = [];
+    let drained = false;
+    let existedAtDrain = false;
+    const pusher = {
+      mode: "every_save" as const,
+      onCheckpoint: (c: { step: number; path: string }) => {
+        seen.push(c.step);
+        if (c.step === 2) pending.push(c.path); // checkpoint-2's push is still running
+      },
+      pendingPaths: () => (drained ? [] : pending),
+      drain: async () => {
+        existedAtDrain = existsSync(pending[0]);
+        drained = true;
+        const target = { checkpoint: "checkpoint-2", checkpointPath: pending[0], step: 2, branch: "checkpoint-2", status: "pushed", filesChanged: ["config.json"], filesUnchanged: 0, filesDeleted: [], lfsBytesSent: 0 };
+        return [{ repo: "me/digits", hubUrl: "http://127.0.0.1:1", repoCreated: false, targets: [target], ok: true, retries: 0 }] as never;
+      },
+    };
+    const r = await runTraining({ ...s.params, retention: undefined, pusher });
+    expect(r.exitCode).toBe(0);
+    expect(seen).toEqual([2, 4]);
+    expect(drained).toBe(true);
+    expect(s.stderr.text()).toContain("waiting for the Hub pushes to finish");
+    expect(s.stderr.text()).toContain("checkpoint-2 -> me/digits@checkpoint-2");
+    // kept while its push was pending, pruned (last:1) once the pushes were done
+    expect(existedAtDrain).toBe(true);
+    expect(existsSync(join(s.out, "checkpoint-2"))).toBe(false);
+    expect(existsSync(join(s.out, "checkpoint-4", "training_info.json"))).toBe(true);
+  });
+
+  test("hub.push set without a token: refused before launch, nothing started", async () => {
+    const s = setup("complete");
+    (s.params.config as { hub: object }).hub = { push: "final", repo_id: "me/digits" };
+    const home = mkdtempSync(join(tmpdir(), "qc-home-"));
+    dirs.push(home);
+    const saved = { HF_TOKEN: process.env.HF_TOKEN, HF_HOME: process.env.HF_HOME, HF_TOKEN_PATH: process.env.HF_TOKEN_PATH };
+    delete process.env.HF_TOKEN;
+    delete process.env.HF_TOKEN_PATH;
+    process.env.HF_HOME = home;
+    try {
+      await expect(runTraining(s.params)).rejects.toThrow(/token/i);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
+    }
+    expect(existsSync(join(s.out, "logs", "events.jsonl"))).toBe(false);
+  });
+
   test("too little disk for the checkpoints: refused before launch unless allowLowDisk", async () => {
     const s = setup("complete");
     const model = join(s.root, "model");

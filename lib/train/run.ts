@@ -10,6 +10,8 @@ import type { CheckpointEvent, ErrorEvent } from "../events/types.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkDiskBeforeLaunch } from "./disk_check.ts";
+import { createBackgroundPusher, type BackgroundPusher } from "../hub/background.ts";
+import { formatReport as formatPushReport } from "../hub/push.ts";
 import { ProcessTree } from "./process_tree.ts";
 import { buildSummary, formatSummary, type RunStatus, type RunSummary } from "./summary.ts";
 import { createWatcher, type OutStream, type Watcher } from "./watch.ts";
@@ -76,6 +78,8 @@ export interface RunParams {
   freeBytes?: (path: string) => number;
   /** Retention module (default: dynamic import of lib/checkpoints/retention.ts; null: none). */
   retention?: RetentionModule | null;
+  /** Hub pushes as checkpoints land (default: from config.hub; tests inject one with a local Hub). */
+  pusher?: BackgroundPusher;
 }
 
 export interface RunResult {
@@ -451,7 +455,10 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
       else throw new UserError(disk.message, { exitCode: 2, hint: "free some space, keep fewer checkpoints (training.checkpoint.retention), or pass --allow-low-disk" });
     }
 
-    // --- 6. launch torchrun in its own process group, follow the events -------------------------
+    // --- 6. Hub pushes in the background (hub.push); refuses before launch without repo/token ---
+    const pusher = params.pusher ?? createBackgroundPusher({ config: config as never, outputDir, log: (l) => watcher.note(l) });
+
+    // --- 7. launch torchrun in its own process group, follow the events -------------------------
     const retention = params.retention !== undefined ? params.retention : await loadRetention();
     const policy = retention?.defaultPolicy ? retention.defaultPolicy(config) : retentionPolicyFor(config);
     const slimKeep = config.training.checkpoint?.keep_optimizer_states ?? 0;
@@ -464,7 +471,8 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
           retention.applyRetention({
             outputDir,
             policy,
-            bestPath,
+            // pending pushes still read their checkpoint: keep it until they are done
+            bestPath: [bestPath, ...pusher.pendingPaths()].filter((p): p is string => typeof p === "string"),
             slimKeep: slimKeep > 0 ? slimKeep : undefined,
             // Only what changes something (deletions, slimming, warnings): "keep" rows are noise.
             log: (line) => {
@@ -494,6 +502,7 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
         if (ev.event === "checkpoint") {
           const c = ev as CheckpointEvent;
           if (c.is_best) bestPath = c.path;
+          pusher.onCheckpoint(c);
           applyRetention(`checkpoint-${c.step}`);
         } else if (ev.event === "end") {
           const b = (ev as { best_checkpoint?: string | null }).best_checkpoint;
@@ -521,8 +530,14 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
     const end = watcher.state.end;
     if (end && end.status !== "failed") applyRetention("the end of training");
     await retentionChain;
+    if (pusher.mode !== "none") {
+      watcher.note("waiting for the Hub pushes to finish ...");
+      for (const report of await pusher.drain()) watcher.note(formatPushReport(report).trimEnd());
+      applyRetention("the Hub pushes");
+      await retentionChain;
+    }
 
-    // --- 7. exit code and status ----------------------------------------------------------------
+    // --- 8. exit code and status ----------------------------------------------------------------
     const logText = (() => {
       try {
         return readFileSync(logPath, "utf8");

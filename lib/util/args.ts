@@ -88,7 +88,7 @@ export function parseTaskArgs(spec: TaskArgsSpec): { values: ParsedValues; posit
   for (const [k, v] of Object.entries(parsed.values)) {
     const target = aliasOf[k] ?? k;
     const prev = values[target];
-    values[target] = Array.isArray(prev) && Array.isArray(v) ? [...prev, ...v] : (v as ParsedValues[string]);
+    values[target] = (Array.isArray(prev) && Array.isArray(v) ? [...prev, ...v] : v) as ParsedValues[string];
   }
   if (values.help) {
     (spec.stdout ?? process.stdout).write(renderHelp(spec));
