@@ -303,3 +303,34 @@ def test_resume_from_a_slim_checkpoint_is_refused_naming_the_newest_full_one(ass
     message = errors[-1]["message"]
     assert "checkpoint-4 is slim" in message and str(run / "checkpoint-2") in message
     assert not (run / "checkpoint-6").exists()
+
+
+# ==================================================================== building a run for the CLI tests
+
+def build_for_cli(root: Path, stage: int, hf_format: str, nproc: int) -> dict:
+    """`python engine/tests/test_export.py --build DIR STAGE FORMAT NPROC` (used by test/cli_export.test.ts)."""
+    from qc_engine.demo_assets import build_demo_assets
+
+    root.mkdir(parents=True, exist_ok=True)
+    out = root / "run"
+    cfg = run_config(out, root, stage, hf_format)
+    build_demo_assets(cfg, log=lambda *_: None)
+    proc = run_train(cfg, out, nproc=nproc)
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr[-4000:])
+        raise SystemExit(1)
+    small = root / "val_small.jsonl"
+    lines = (root / "digits" / "val.jsonl").read_text().splitlines()[:20]
+    base = root / "digits"
+    small.write_text("".join(json.dumps({**json.loads(l), "image": str(base / json.loads(l)["image"])}) + "\n"
+                             for l in lines))
+    return {"run": str(out), "eval_data": str(small),
+            "checkpoints": sorted(str(p) for p in out.glob("checkpoint-*"))}
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--build":
+        print(json.dumps(build_for_cli(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))))
+    else:
+        print("usage: python engine/tests/test_export.py --build DIR STAGE FORMAT NPROC", file=sys.stderr)
+        raise SystemExit(2)
