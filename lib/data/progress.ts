@@ -60,7 +60,9 @@ export function makeProgress(params: {
           line(v, lastDetail);
         }
       },
-      stop: () => line(lastValue, lastDetail),
+      stop: () => {
+        if (total > 0) line(lastValue, lastDetail);
+      },
     };
   };
 }

@@ -51,7 +51,7 @@ export function formatDataReport(r: DataReport): string {
   for (const s of ["train", "val"] as const) {
     if (r.missingClasses[s].length) out.push(`classes missing from ${s}: ${r.missingClasses[s].length} (${r.missingClasses[s].slice(0, 20).join(", ")}${r.missingClasses[s].length > 20 ? ", ..." : ""})`);
   }
-  out.push("", "class histogram:", ...formatHistogram(r.histogram));
+  if (r.splits.train.wellFormed + r.splits.val.wellFormed > 0) out.push("", "class histogram:", ...formatHistogram(r.histogram));
   if (Object.keys(r.warnings.counts).length) out.push("", "warnings:", ...formatFindings(r.warnings));
   if (Object.keys(r.problems.counts).length) out.push("", "problems:", ...formatFindings(r.problems));
   if (r.skipped) out.push("", `data.on_bad_sample=skip: ${n(r.skipped)} bad line(s)/image(s) will be skipped`);

@@ -276,7 +276,6 @@ export async function preflight(params: PreflightParams): Promise<PreflightResul
   const neededBytes = Math.max(0, plan.requiredBytes - (params.resume ? existingBytes : 0));
   const measured = model.source !== "unknown";
   if (!measured) notes.push(`${model.detail}: checkpoint sizes unknown, disk not checked`);
-  if (model.source === "config") notes.push(`parameter count ${model.detail}`);
   if (worldSize === 1 && params.worldSize === undefined && t.max_steps === 0 && params.totalSteps === undefined) {
     notes.push("steps counted for 1 process (the most checkpoints; more processes save fewer)");
   }
@@ -303,18 +302,22 @@ export async function preflight(params: PreflightParams): Promise<PreflightResul
     if (byLimit) add([`training.checkpoint.retention=last:${byLimit.n}`], `retention limit: keep the newest ${byLimit.n}`, byLimit.p);
     else add(["training.checkpoint.retention=last:1"], "retention limit: keep the newest only", planFor({ policy: "last:1" }));
     if (!deferred) add(["training.checkpoint.hf_format=deferred"], "deferred export: no hf_model/ at each save (tasks/export.ts later)", planFor({ deferred: true }));
-    if (!deferred) {
+    const slimmingAloneFits = suggestions.some((x) => x.sets.length === 1 && x.sets[0] === "training.checkpoint.keep_optimizer_states=1" && x.fits);
+    if (!deferred && !slimmingAloneFits) {
       const both = lastFits(1);
       if (both && both.n > (byLimit?.n ?? 0)) {
         add(["training.checkpoint.keep_optimizer_states=1", `training.checkpoint.retention=last:${both.n}`], `slimming + keep the newest ${both.n}`, both.p);
       }
     }
-    if (plan.kept === plan.saves && plan.saves > 1) {
-      const perCkpt = plan.fullAtPeak > 0 ? sizes.full : sizes.slim;
-      const maxSaves = Math.max(1, Math.floor(freeBytes / perCkpt));
-      if (maxSaves < plan.saves && totalSteps > 0) {
-        const saveSteps = Math.ceil(totalSteps / maxSaves);
-        add([`training.save_steps=${saveSteps}`], `fewer saves: every ${saveSteps} steps (${numberOfSaves(totalSteps, saveSteps)} checkpoints)`, planFor({ saves: numberOfSaves(totalSteps, saveSteps) }));
+    if (plan.kept === plan.saves && plan.saves > 1 && totalSteps > 0) {
+      // Every save is kept: fewer saves (a larger save_steps), the most that still fit.
+      for (let wanted = plan.saves - 1; wanted >= 1; wanted--) {
+        const saveSteps = Math.ceil(totalSteps / wanted);
+        const p = planFor({ saves: numberOfSaves(totalSteps, saveSteps) });
+        if (Math.max(0, p.requiredBytes - (params.resume ? existingBytes : 0)) <= freeBytes) {
+          add([`training.save_steps=${saveSteps}`], `fewer saves: every ${saveSteps} steps (${p.saves} checkpoints)`, p);
+          break;
+        }
       }
     }
   }
@@ -359,7 +362,6 @@ export function formatPreflight(r: PreflightResult, config: QwenClassifyConfig):
   const t = config.training;
   if (!r.measured) {
     out.push(`preflight: disk not checked (${r.model.detail})`);
-    for (const note of r.notes.filter((x) => !x.startsWith(r.model.detail))) out.push(`  note: ${note}`);
     return out.join("\n") + "\n";
   }
   out.push(
