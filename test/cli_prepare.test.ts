@@ -90,6 +90,18 @@ describe("tasks/prepare.ts check + preflight", () => {
     expect(r.stdout).toContain("prepare: FAILED (data problems)");
   });
 
+  test("--deep: an image whose header is fine but whose pixels are damaged fails the decode", () => {
+    const dir = project();
+    const png = makePng({ width: 64, height: 64, seed: 77 });
+    for (let i = 45; i < 75; i++) png[i] ^= 0x5a; // inside IDAT; IEND still there
+    writeFileSync(join(dir, "data", "img", "3.png"), png);
+    const shallow = prepare(["--config", "config.yaml"], dir);
+    expect(shallow.code).toBe(0); // the header check alone cannot see it
+    const deep = prepare(["--config", "config.yaml", "--deep"], dir);
+    expect(deep.code).toBe(2);
+    expect(deep.stdout).toMatch(/\[image_decode_failed\] 1\n +train\.jsonl:4: "img\/3\.png": Pillow cannot decode it/);
+  });
+
   test("--json: one JSON document on stdout, data_report.json beside the data", () => {
     const dir = project({ extraTrain: [JSON.stringify({ image: "img/1.png", label: 7 })] });
     const r = prepare(["--config", "config.yaml", "--json"], dir);
