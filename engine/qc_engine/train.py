@@ -387,6 +387,8 @@ def run(args, state: RunState, log_holder: dict) -> int:
         # all ranks: DeepSpeed state (model, optimizer, scheduler) + this rank's RNG
         engine.save_checkpoint(str(tmp / "deepspeed"), tag=deepspeed_tag(step))
         torch.save(rng_state(), tmp / "deepspeed" / deepspeed_tag(step) / f"qc_rng_rank{rank}.pt")
+        if os.environ.get("QC_TEST_CRASH_IN_SAVE") == str(step):  # tests: a crash half-way through a save
+            raise RuntimeError(f"QC_TEST_CRASH_IN_SAVE: simulated crash while saving step {step}")
         has_hf = ckpt_cfg.get("hf_format", "every_save") != "deferred"
         if has_hf:
             gathered = engine._zero3_consolidated_16bit_state_dict() if zero_stage == 3 else None

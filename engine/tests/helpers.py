@@ -101,3 +101,53 @@ def run_train(config: dict, out: Path, nproc: int = 1, extra: list[str] | None =
 def read_events(out: Path) -> list[dict]:
     path = out / "logs" / "events.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_engine_direct(config: dict, out: Path, extra: list[str] | None = None, env_extra: dict | None = None,
+                      timeout: int = 600) -> subprocess.CompletedProcess:
+    """One process without torchrun, so the engine's own exit code is seen (torchrun maps failures to 1)."""
+    resolved, ds = write_run_files(config, out)
+    env = engine_env()
+    env.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
+                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())})
+    env.update(env_extra or {})
+    argv = [PYTHON, "-m", "qc_engine.train", "--resolved", str(resolved), "--ds-config", str(ds), *(extra or [])]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout, cwd=str(REPO))
+
+
+def step_losses(events: list[dict]) -> dict[int, float]:
+    return {e["step"]: e["loss"] for e in events if e["event"] == "step"}
+
+
+def check_event_stream(events: list[dict]) -> None:
+    """Every event follows the contract in docs/architecture.md."""
+    required = {
+        "start": {"world_size", "total_steps", "steps_per_epoch", "epochs", "num_train_samples", "num_val_samples",
+                  "global_batch_size", "resumed_from_step"},
+        "step": {"step", "total_steps", "epoch", "loss", "lr", "grad_norm", "samples_per_s", "memory_bytes",
+                 "memory_kind"},
+        "eval": {"step", "split", "num_samples", "metrics", "checkpoint"},
+        "checkpoint": {"step", "path", "bytes", "seconds", "is_final", "is_best", "metric"},
+        "end": {"status", "step", "best_checkpoint"},
+        "error": {"message"},
+    }
+    assert events and events[0]["event"] == "start" and events[-1]["event"] == "end"
+    for e in events:
+        assert isinstance(e["time"], float)
+        missing = required[e["event"]] - set(e)
+        assert not missing, f"{e['event']} event lacks {missing}"
+        if e["event"] == "step":
+            assert e["memory_kind"] in ("cuda", "rss") and e["memory_bytes"] > 0
+        if e["event"] == "eval":
+            assert e["split"] in ("partial", "full")
+            assert set(e["metrics"]) == {"accuracy", "top5_accuracy", "macro_f1", "loss"}
+        if e["event"] == "end":
+            assert e["status"] in ("completed", "interrupted", "failed")
