@@ -87,7 +87,7 @@ describe("tasks/evaluate.ts", () => {
     const again = evaluate(["--all", built.run, "--eval-data", built.eval_data]);
     expect(again.code).toBe(0);
     expect(again.stdout).toContain("evaluated 0 checkpoint(s), 5 already evaluated on this set (cached; --force re-evaluates)");
-    expect(again.stdout).toMatch(new RegExp(`^\\*\\s+1\\s+${rows[0].name}\\s`, "m"));
+    expect(again.stdout).toMatch(new RegExp(`^\\s+\\*\\s+1\\s+${rows[0].name}\\s`, "m"));
     expect(again.stdout).toContain(`recommendation: keep ${rows[0].name}`);
     expect(again.stderr.match(/skipped \(already evaluated/g)?.length).toBe(5);
   }, 600_000);

@@ -133,7 +133,7 @@ describe("evaluateCheckpoints: the sweep", () => {
     expect(ckptArgs).toEqual([10, 20, 30].map((s) => join(out, `checkpoint-${s}`)));
     expect(r.ranked!.map((x) => x.step)).toEqual([20, 30, 10]);
     expect(r.recommendation!.name).toBe("checkpoint-20");
-    expect(r.text).toMatch(/^\*\s+1\s+checkpoint-20/m);
+    expect(r.text).toMatch(/^\s+\*\s+1\s+checkpoint-20/m);
     expect(r.text).toMatch(/checkpoint-10.*cached$/m);
     const summary = JSON.parse(readFileSync(join(out, "eval_summary.json"), "utf8"));
     expect(summary.best.name).toBe("checkpoint-20");

@@ -35,17 +35,17 @@ describe("formatLeaderboard", () => {
     const rows = [row(10, 0.5, 1), { ...row(20, 0.8, 0.6), status: "skipped" as const }, row(30, 0.7, 0.5, null)];
     const text = formatLeaderboard({ ranked: rankCheckpoints({ rows, metric: "accuracy", greaterIsBetter: true }), metric: "accuracy" });
     const lines = text.trimEnd().split("\n");
-    expect(lines[0]).toContain("acc↓");
-    expect(lines[0]).toContain("train_loss");
-    expect(lines[2]).toMatch(/^\s+3\s+checkpoint-10\s+10\s+0\.5000/);
-    expect(lines[3]).toMatch(/^\*\s+1\s+checkpoint-20\s+20\s+0\.8000.*0\.0500\s+cached$/);
-    expect(lines[4]).toMatch(/checkpoint-30.*-$/); // no train loss
+    expect(lines[0]).toBe("ranked by accuracy; * marks the best");
+    expect(lines[1]).toMatch(/^best\s+rank\s+checkpoint\s+step\s+acc\s+top5\s+macro_f1\s+eval_loss\s+train_loss\s+note$/);
+    expect(lines[3]).toMatch(/^\s+3\s+checkpoint-10\s+10\s+0\.5000/);
+    expect(lines[4]).toMatch(/^\s+\*\s+1\s+checkpoint-20\s+20\s+0\.8000.*0\.0500\s+cached$/);
+    expect(lines[5]).toMatch(/checkpoint-30.*-$/); // no train loss
   });
   test("a metric outside the standard columns gets its own column", () => {
     const rows = [{ ...row(10, 0.5, 1), metrics: { ...row(10, 0.5, 1).metrics, balanced: 0.25 } }];
     const text = formatLeaderboard({ ranked: rankCheckpoints({ rows, metric: "balanced", greaterIsBetter: true }), metric: "balanced" });
-    expect(text.split("\n")[0]).toContain("balanced");
-    expect(text.split("\n")[2]).toContain("0.2500");
+    expect(text.split("\n")[1]).toContain("balanced");
+    expect(text.split("\n")[3]).toContain("0.2500");
   });
 });
 

@@ -53,11 +53,11 @@ function fmt(v: number | null | undefined, digits = 4): string {
 /** The leaderboard as text, in step order, the best row marked with "*". */
 export function formatLeaderboard(params: { ranked: RankedRow[]; metric: string }): string {
   const byStep = [...params.ranked].sort((a, b) => a.step - b.step);
-  const header = ["", "rank", "checkpoint", "step", ...COLUMNS.map(([k, h]) => (k === params.metric ? `${h}↓` : h)), "train_loss", "note"];
+  const header = ["best", "rank", "checkpoint", "step", ...COLUMNS.map(([, h]) => h), "train_loss", "note"];
   if (!COLUMNS.some(([k]) => k === params.metric)) header.splice(4, 0, params.metric);
   const rows = byStep.map((r) => {
     const cells = [
-      r.isBest ? "*" : "",
+      r.isBest ? "  *" : "",
       String(r.rank),
       r.name,
       String(r.step),
@@ -74,7 +74,7 @@ export function formatLeaderboard(params: { ranked: RankedRow[]; metric: string 
       .map((c, i) => (i >= 3 && i < cells.length - 1 ? c.padStart(widths[i]) : c.padEnd(widths[i])))
       .join("  ")
       .trimEnd();
-  return [line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n") + "\n";
+  return [`ranked by ${params.metric}; * marks the best`, line(header), line(widths.map((w) => "-".repeat(w))), ...rows.map(line)].join("\n") + "\n";
 }
 
 export interface Recommendation {

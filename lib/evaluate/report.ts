@@ -4,16 +4,20 @@ import { formatBytes } from "../util/fs.ts";
 import type { EvaluateResult } from "./evaluate.ts";
 
 export function jsonPayload(r: EvaluateResult): unknown {
-  const base = { data: r.data, data_sha256: r.dataSha256, eval_key: r.evalKey, num_samples: r.numSamples, world_size: r.worldSize };
+  const base = {
+    data: r.data, data_sha256: r.dataSha256, eval_key: r.evalKey, num_samples: r.numSamples, world_size: r.worldSize,
+    preprocess_seconds: r.preprocessSeconds, total_seconds: r.totalSeconds,
+  };
+  const timing = (c: EvaluateResult["checkpoints"][number]) => ({ seconds: c.seconds, images_per_s: c.imagesPerS });
   if (r.mode === "single") {
     const c = r.checkpoints[0];
-    return { ...base, checkpoint: c.path, step: c.step, status: c.status, source: c.source, metrics: c.metrics, eval_results: c.evalResults, predictions: c.predictions };
+    return { ...base, checkpoint: c.path, step: c.step, status: c.status, source: c.source, ...timing(c), metrics: c.metrics, eval_results: c.evalResults, predictions: c.predictions };
   }
   return {
     ...base,
     summary: r.summary,
     summary_files: r.summaryFiles,
-    checkpoints: r.checkpoints.map((c) => ({ checkpoint: c.path, step: c.step, status: c.status, source: c.source, metrics: c.metrics })),
+    checkpoints: r.checkpoints.map((c) => ({ checkpoint: c.path, step: c.step, status: c.status, source: c.source, ...timing(c), metrics: c.metrics })),
     retention: r.retention ? r.retention.rows.map((x) => ({ name: x.name, action: x.action, done: x.done, reason: x.reason })) : null,
   };
 }
