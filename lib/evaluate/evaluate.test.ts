@@ -140,6 +140,25 @@ describe("evaluateCheckpoints: the sweep", () => {
     expect(summary.rows.map((x: any) => [x.step, x.train_loss, x.status])).toEqual([[10, 2, "skipped"], [20, 1, "evaluated"], [30, 0, "evaluated"]]);
     expect(readFileSync(join(out, "eval_summary.png"), "utf8")).toBe("png");
     expect(r.retention).toBeUndefined();
+    expect(r.incomplete).toEqual(["checkpoint-40"]);
+  });
+  test("a YAML --config is resolved (schema defaults, absolute paths) into a temporary resolved file", async () => {
+    const { out } = makeRun();
+    const yaml = join(out, "run.yaml");
+    writeFileSync(yaml, ["model:", "  num_labels: 10", "data:", "  val_jsonl: val.jsonl", "training:", "  best_model_tracking:", "    metric: macro_f1", ""].join("\n"));
+    let resolvedSeen: any = null;
+    let resolvedPath = "";
+    const { spawn: inner } = fakeEngine();
+    const spawn: SpawnEngine = (argv, o) => {
+      resolvedPath = argv[argv.indexOf("--resolved") + 1];
+      resolvedSeen = JSON.parse(readFileSync(resolvedPath, "utf8"));
+      return inner(argv, o);
+    };
+    const r = await evaluateCheckpoints(params({ all: out, config: yaml, spawn, cwd: out }));
+    expect(resolvedSeen.config.data.val_jsonl).toBe(join(out, "val.jsonl"));
+    expect(resolvedSeen.config.data.image_max_pixels).toBe(200704); // a schema default
+    expect(r.metric).toBe("macro_f1");
+    expect(existsSync(resolvedPath)).toBe(false); // removed afterwards
   });
   test("--keep-best K applies retention best:K, protecting the recommended checkpoint", async () => {
     const { out } = makeRun();

@@ -82,6 +82,8 @@ export interface EvaluateResult {
   summary?: EvalSummary;
   summaryFiles?: { json: string; png: string };
   retention?: RetentionResult;
+  /** --all: checkpoint-N folders without training_info.json, left alone. */
+  incomplete?: string[];
 }
 
 interface RunConfig {
@@ -135,23 +137,29 @@ export function loadRunConfig(p: { config?: string; outputDir: string; cwd: stri
 }
 
 /** The checkpoints to evaluate and the run folder they belong to. */
-export function selectCheckpoints(p: { checkpoint?: string; all?: string; cwd: string }): { outputDir: string; checkpoints: CheckpointInfo[] } {
+export function selectCheckpoints(p: { checkpoint?: string; all?: string; cwd: string }): {
+  outputDir: string;
+  checkpoints: CheckpointInfo[];
+  /** checkpoint-N folders without training_info.json: never evaluated (--all only). */
+  incomplete: string[];
+} {
   if (p.checkpoint && p.all) throw new UserError("give either --checkpoint or --all, not both");
   if (p.checkpoint) {
     const ckpt = readCheckpoint(resolve(p.cwd, p.checkpoint));
-    return { outputDir: dirname(ckpt.path), checkpoints: [ckpt] };
+    return { outputDir: dirname(ckpt.path), checkpoints: [ckpt], incomplete: [] };
   }
   if (p.all) {
     const outputDir = resolve(p.cwd, p.all);
     const checkpoints = listCheckpoints({ outputDir });
+    const incomplete = listCheckpoints({ outputDir, includeIncomplete: true }).filter((c) => !c.complete).map((c) => c.name);
     if (checkpoints.length === 0) {
-      const incomplete = listCheckpoints({ outputDir, includeIncomplete: true }).length;
       throw new UserError(
-        `${outputDir} holds no complete checkpoint` + (incomplete ? ` (${incomplete} incomplete checkpoint folder(s) without training_info.json)` : ""),
+        `${outputDir} holds no complete checkpoint` +
+          (incomplete.length ? ` (${incomplete.length} incomplete checkpoint folder(s) without training_info.json)` : ""),
         { hint: "pass the training.output_dir of a run that saved at least one checkpoint" },
       );
     }
-    return { outputDir, checkpoints };
+    return { outputDir, checkpoints, incomplete };
   }
   throw new UserError("nothing to evaluate: give --checkpoint out/checkpoint-N or --all out/", {
     hint: "run 'bun run tasks/evaluate.ts --help' for the options",
@@ -167,7 +175,7 @@ export async function evaluateCheckpoints(params: EvaluateParams): Promise<Evalu
   positiveInt(params.keepBest, "--keep-best");
   positiveInt(params.nprocPerNode, "--nproc-per-node");
   positiveInt(params.batchSize, "--batch-size");
-  const { outputDir, checkpoints } = selectCheckpoints({ checkpoint: params.checkpoint, all: params.all, cwd });
+  const { outputDir, checkpoints, incomplete } = selectCheckpoints({ checkpoint: params.checkpoint, all: params.all, cwd });
   if (params.keepBest !== undefined && !params.all) {
     throw new UserError("--keep-best needs --all: it keeps the best K checkpoints of the whole run", {
       hint: "bun run tasks/evaluate.ts --all <output_dir> --keep-best K",
@@ -175,7 +183,7 @@ export async function evaluateCheckpoints(params: EvaluateParams): Promise<Evalu
   }
   const runConfig = loadRunConfig({ config: params.config, outputDir, cwd });
   try {
-    return await evaluateWithConfig(params, { outputDir, checkpoints, runConfig, cwd });
+    return { ...(await evaluateWithConfig(params, { outputDir, checkpoints, runConfig, cwd })), incomplete };
   } finally {
     if (runConfig.tempDir) rmSync(runConfig.tempDir, { recursive: true, force: true });
   }

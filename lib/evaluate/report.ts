@@ -34,6 +34,7 @@ export function humanReport(r: EvaluateResult): string {
       ` in ${r.totalSeconds.toFixed(1)} s` +
       (speed.length ? ` (${(speed.reduce((a, b) => a + b, 0) / speed.length).toFixed(1)} images/s, preprocessing once: ${r.preprocessSeconds.toFixed(1)} s)` : ""),
   );
+  if (r.incomplete?.length) lines.push(`left alone: ${r.incomplete.join(", ")} (incomplete: no training_info.json)`);
   if (r.mode === "single") {
     const c = r.checkpoints[0];
     lines.push(`results: ${c.evalResults} (key ${r.evalKey}); predictions: ${c.predictions}`);
