@@ -158,6 +158,31 @@ def build_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int):
     return get_constant_schedule_with_warmup(optimizer, warmup_steps)
 
 
+# ==================================================================== one optimizer step
+
+def train_step(engine, optimizer, micro_batches, device, dtype, label_smoothing: float = 0.0):
+    """Forward/backward over the micro-batches of one optimizer step, then DeepSpeed's step.
+
+    Returns (mean loss on this rank, lr used, global grad norm or None). Also used by bench/.
+    """
+    import torch
+
+    from .evaluation import move_batch
+
+    pixel_dtype = dtype if dtype != torch.float32 else None
+    loss_sum, lr = 0.0, float(optimizer.param_groups[0]["lr"])
+    for batch in micro_batches:
+        outputs = engine(**move_batch(batch, device, pixel_dtype), labels=batch["labels"].to(device),
+                         label_smoothing=label_smoothing)
+        engine.backward(outputs.loss)
+        if engine.is_gradient_accumulation_boundary():
+            lr = float(optimizer.param_groups[0]["lr"])
+        engine.step()
+        loss_sum += float(outputs.loss.detach().float().item())
+    grad_norm = engine.get_global_grad_norm()
+    return loss_sum / len(micro_batches), lr, (float(grad_norm) if grad_norm is not None else None)
+
+
 # ==================================================================== the run
 
 def run(args, state: RunState, log_holder: dict) -> int:
@@ -170,7 +195,7 @@ def run(args, state: RunState, log_holder: dict) -> int:
                              remove_stale_tmp, select_resume_checkpoint, write_json_atomic)
     from .data import (ClassifierCollator, DataError, ImageClassificationDataset, ResumableDistributedSampler,
                        file_sha256, load_class_names, read_jsonl)
-    from .evaluation import eval_forward_passes, evaluate, move_batch, seeded_subset
+    from .evaluation import eval_forward_passes, evaluate, seeded_subset
     from .events import EventLog, start_wandb
     from .metrics import SCALAR_METRICS, scalar_metrics
     from .model import build_classifier, load_processing, save_hf_model, torch_dtype_for
@@ -449,20 +474,11 @@ def run(args, state: RunState, log_holder: dict) -> int:
         batches = iter(loader)
         for _ in range(min(steps_per_epoch - step_in_epoch, total_steps - state.step)):
             t_step = time.time()
-            step_loss = 0.0
-            for _micro in range(grad_accum):
-                batch = next(batches)
-                outputs = engine(**move_batch(batch, device, dtype if dtype != torch.float32 else None),
-                                 labels=batch["labels"].to(device), label_smoothing=label_smoothing)
-                engine.backward(outputs.loss)
-                if engine.is_gradient_accumulation_boundary():
-                    state.last_lr = float(optimizer.param_groups[0]["lr"])
-                engine.step()
-                step_loss += float(outputs.loss.detach().float().item()) / grad_accum
+            micro_batches = [next(batches) for _ in range(grad_accum)]
+            step_loss, state.last_lr, state.last_grad_norm = train_step(
+                engine, optimizer, micro_batches, device, dtype, label_smoothing)
             state.step += 1
             state.samples_seen += global_batch
-            grad_norm = engine.get_global_grad_norm()
-            state.last_grad_norm = float(grad_norm) if grad_norm is not None else None
             state.loss_sum_since_save += step_loss
             state.steps_since_save += 1
             window["loss"] += step_loss
