@@ -6,11 +6,10 @@ import { UserError } from "../util/errors.ts";
 import { configForTest } from "../data/fixtures.ts";
 import { DEEPSPEED_FIXED_BYTES, checkpointSizes, keptByPolicy, nearestExisting, numberOfSaves, preflight, estimateTotalSteps } from "./disk.ts";
 import type { ModelSize } from "./model_size.ts";
+import { statfsWith, writeSafetensors } from "./test_fixtures.ts";
 
 const GB = 1e9;
 const FIXED = DEEPSPEED_FIXED_BYTES;
-/** A statfs that reports `free` bytes available. */
-const statfsWith = (free: number) => (() => ({ bavail: free / 4096, bsize: 4096, blocks: 1e9, bfree: 0, files: 0, ffree: 0, type: 0 })) as never;
 const model = (params = 1e9, visionParams = 2e8): ModelSize => ({
   params,
   visionParams,
@@ -166,5 +165,50 @@ describe("refusal", () => {
     expect(r.totalSteps).toBe(20);
     expect(r.plan.saves).toBe(5);
     expect(r.stepsSource).toContain("100 samples");
+  });
+
+  test("keep every checkpoint: steps from the training JSONL and the world size; slimming leaves hf_model/ in the older ones", async () => {
+    // (from the launcher's former rough check) 40 samples x 2 epochs / (batch 2 x 2 processes) = 20 steps,
+    // a save every 5 -> 4 saves, all kept. 1e9 fp32 params: 4 + 16 = 20 GB full, 4 GB slim.
+    const dir = mkdtempSync(join(tmpdir(), "qc-all-"));
+    writeFileSync(join(dir, "train.jsonl"), Array.from({ length: 40 }, (_, i) => `{"image":"${i}.png","label":0}`).join("\n") + "\n");
+    const c = base({ max_steps: 0, epochs: 2, per_device_batch_size: 2, save_steps: 5, save_all_checkpoints: true });
+    c.data.train_jsonl = join(dir, "train.jsonl");
+    const r = await preflight({ config: c, modelSize: model(), hasGpu: false, worldSize: 2, statfs: statfsWith(1e15) });
+    expect(r.totalSteps).toBe(20);
+    expect(r.plan).toMatchObject({ policy: "all", saves: 4, kept: 4, peak: 4, fullAtPeak: 4, slimAtPeak: 0, requiredBytes: 80 * GB + 4 * FIXED });
+    c.training.checkpoint.keep_optimizer_states = 1;
+    const slim = await preflight({ config: c, modelSize: model(), hasGpu: false, worldSize: 2, statfs: statfsWith(1e15) });
+    expect(slim.plan).toMatchObject({ fullAtPeak: 2, slimAtPeak: 2, requiredBytes: 2 * (20 * GB + FIXED) + 2 * 4 * GB });
+  });
+
+  test("no model folder on this machine: nothing measured, nothing refused, even with no free space", async () => {
+    const c = base();
+    c.model.pretrained_name = join(tmpdir(), "qc-no-such-model-folder");
+    const r = await preflight({ config: c, hasGpu: true, statfs: statfsWith(0) });
+    expect(r.measured).toBe(false);
+    expect(r.fits).toBe(true);
+    expect(r.text).toContain("disk not checked");
+    expect(r.text).toContain("is not on this machine");
+  });
+
+  test("damaged weights: a UserError naming model.pretrained_name and the file, not a crash", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qc-bad-model-"));
+    writeFileSync(join(dir, "model.safetensors"), Buffer.alloc(10_000)); // header length 0
+    const c = base();
+    c.model.pretrained_name = dir;
+    let err: unknown;
+    try {
+      await preflight({ config: c, hasGpu: true, statfs: statfsWith(1e15) });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).exitCode).toBe(2);
+    expect((err as UserError).message).toContain(`model.pretrained_name ${dir}`);
+    expect((err as UserError).message).toContain(join(dir, "model.safetensors"));
+    // a sound file of the same folder is read (2,500 BF16 params + the 101-way head needs a hidden size: none here)
+    writeSafetensors(join(dir, "model.safetensors"), { "model.w": [2500] });
+    expect((await preflight({ config: c, hasGpu: true, statfs: statfsWith(1e15) })).model.params).toBe(2500);
   });
 });

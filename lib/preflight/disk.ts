@@ -205,6 +205,18 @@ export function estimateTotalSteps(params: { config: QwenClassifyConfig; numTrai
   return Math.max(1, Math.ceil(t.epochs * stepsPerEpoch));
 }
 
+/** readModelSize, with an unreadable weights file reported as bad input (exit 2) naming it. */
+function readModelOrExplain(p: Parameters<typeof readModelSize>[0]): ModelSize {
+  try {
+    return readModelSize(p);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`model.pretrained_name ${p.pretrainedName}: cannot read the model's size: ${e instanceof Error ? e.message : String(e)}`, {
+      hint: "the weights look damaged or partly downloaded: download them again, or point model.pretrained_name at a complete model folder",
+    });
+  }
+}
+
 /**
  * The disk preflight: bytes of one checkpoint, how many the run keeps at once, against the free
  * space at output_dir. Throws a UserError (numbers + settings that would fit) when it does not
@@ -216,7 +228,7 @@ export async function preflight(params: PreflightParams): Promise<PreflightResul
   const notes: string[] = [];
   const hasGpu = params.hasGpu ?? countGpus({ env: params.env }) > 0;
   const dtype = effectivePrecision(t.precision, hasGpu);
-  const model = params.modelSize ?? readModelSize({ pretrainedName: config.model.pretrained_name, numLabels: config.model.num_labels, env: params.env });
+  const model = params.modelSize ?? readModelOrExplain({ pretrainedName: config.model.pretrained_name, numLabels: config.model.num_labels, env: params.env });
   const trainableParams = config.model.freeze_vision_tower ? model.params - model.visionParams : model.params;
   const deferred = t.checkpoint.hf_format === "deferred";
   const sizes = checkpointSizes({ params: model.params, trainableParams, dtype, extraFileBytes: model.extraFileBytes, deferred });

@@ -4,21 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { projectPython } from "../data/python.ts";
 import { estimateFromConfig, findModelDir, modelSize, readSafetensorsHeader } from "./model_size.ts";
-
-/** A .safetensors file: 8-byte LE header length, JSON header, zero-filled data. */
-function writeSafetensors(path: string, tensors: Record<string, number[]>, dtype = "BF16") {
-  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
-  let offset = 0;
-  for (const [name, shape] of Object.entries(tensors)) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * 2;
-    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const json = Buffer.from(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  writeFileSync(path, Buffer.concat([len, json, Buffer.alloc(offset)]));
-}
+import { writeSafetensors } from "./test_fixtures.ts";
 
 const TINY_CONFIG = {
   model_type: "qwen2_5_vl",

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { buildLaunchCommand, countGpus, defaultNprocPerNode, findPython } from "./command.ts";
+import { buildLaunchCommand, countGpus, defaultNprocPerNode, findPython, worldSizeFromArgv } from "./command.ts";
 
 const base = { resolvedPath: "/o/resolved_config.json", dsConfigPath: "/o/ds_config.json", python: "/r/.venv/bin/python", engineDir: "/r/engine" };
 
@@ -16,6 +16,16 @@ test("several nodes: rendezvous flags; resume passed through; CPU accelerator wi
   expect(argv.slice(-2)).toEqual(["--resume", "auto"]);
   expect(env.DS_ACCELERATOR).toBe("cpu");
   expect(() => buildLaunchCommand({ ...base, nprocPerNode: 1, nnodes: 2 })).toThrow("rdzvEndpoint");
+});
+
+test("world size from torchrun flags (the launch argv run.ts gets)", () => {
+  expect(worldSizeFromArgv(["torchrun", "--nproc-per-node", "4", "--nnodes", "2"])).toBe(8);
+  expect(worldSizeFromArgv(["torchrun", "--nproc_per_node=3"])).toBe(3);
+  expect(worldSizeFromArgv(["torchrun", "--nnodes=1:4"])).toBe(1);
+  expect(worldSizeFromArgv(["python", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "qc_engine.train"])).toBe(2);
+  // what buildLaunchCommand writes reads back as the same world size
+  const { argv } = buildLaunchCommand({ ...base, nprocPerNode: 8, nnodes: 2, rdzvEndpoint: "h0:29500" });
+  expect(worldSizeFromArgv(argv)).toBe(16);
 });
 
 test("GPU count from CUDA_VISIBLE_DEVICES, else nvidia-smi, else 0", () => {

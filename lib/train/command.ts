@@ -39,6 +39,22 @@ export function buildLaunchCommand(p: LaunchParams): LaunchCommand {
   return { argv, env };
 }
 
+/** World size of a torchrun argv: --nproc-per-node x --nnodes (1 when not given; elastic "1:4" counts its minimum). */
+export function worldSizeFromArgv(argv: string[]): number {
+  const value = (names: string[]): number | null => {
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i]!;
+      for (const n of names) {
+        if (a === n && i + 1 < argv.length) return Number.parseInt(argv[i + 1]!, 10);
+        if (a.startsWith(n + "=")) return Number.parseInt(a.slice(n.length + 1), 10);
+      }
+    }
+    return null;
+  };
+  const positive = (n: number | null) => (n !== null && Number.isFinite(n) && n > 0 ? n : 1);
+  return positive(value(["--nproc-per-node", "--nproc_per_node"])) * positive(value(["--nnodes"]));
+}
+
 /** GPUs visible: CUDA_VISIBLE_DEVICES when set, else `nvidia-smi -L` (if installed), else 0. */
 export function countGpus(params: { env?: Record<string, string | undefined>; listGpus?: () => string | null } = {}): number {
   const env = params.env ?? process.env;

@@ -4,6 +4,8 @@ import { EventEmitter } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { configForTest } from "../data/fixtures.ts";
+import { statfsWith, writeSafetensors } from "../preflight/test_fixtures.ts";
 import { UserError } from "../util/errors.ts";
 import { pythonFor, redact, retentionPolicyFor, runTraining, STOP_MESSAGE, TorchrunReportFilter, torchrunRootExitCode, type RunParams, type SpawnFn } from "./run.ts";
 
@@ -19,13 +21,14 @@ function sink() {
   return { isTTY: false, write: (s: string) => void chunks.push(s), text: () => chunks.join("") };
 }
 
+/** A full config (schema defaults); max_steps/save_steps match the fake engine's 4 steps, a save every 2. */
 function baseConfig(out: string, training: Record<string, unknown> = {}) {
-  return {
+  return configForTest({
     model: { pretrained_name: join(out, "no-model-here") },
-    training: { output_dir: out, save_total_limit: 2, best_model_tracking: { enabled: true, metric: "accuracy" }, checkpoint: { retention: "", keep_optimizer_states: 0 }, ...training },
+    training: { output_dir: out, max_steps: 4, save_steps: 2, save_total_limit: 2, best_model_tracking: { enabled: true, metric: "accuracy" }, checkpoint: { retention: "", keep_optimizer_states: 0 }, ...training },
     demo: { build_tiny_model: false, build_digits_dataset: false },
     hub: { repo_id: "me/digits" },
-  };
+  });
 }
 
 function setup(scenario: string, opts: { env?: Record<string, string>; training?: Record<string, unknown>; hash?: string } = {}) {
@@ -230,7 +233,7 @@ describe("runTraining with a fake engine", () => {
 
   test("demo assets run first with the same python and env, from an argument list", async () => {
     const s = setup("complete");
-    s.params.config.demo = { build_tiny_model: true, build_digits_dataset: false };
+    s.params.config.demo.build_tiny_model = true;
     s.params.launch.python = "/venv/bin/python";
     const calls: { cmd: string; args: string[]; env: Record<string, string | undefined>; detached?: boolean }[] = [];
     const spawn: SpawnFn = (cmd, args, options) => {
@@ -328,23 +331,57 @@ describe("runTraining with a fake engine", () => {
   });
 
   test("too little disk for the checkpoints: refused before launch unless allowLowDisk", async () => {
-    const s = setup("complete");
+    // lib/preflight's numbers: 2,500 fp32 parameters -> hf_model 10,000 B; deepspeed 10,000 + 12 x 2,500
+    // (fp32 master + Adam) + 65,536 fixed = 105,536 B; 115,536 B a checkpoint. 8 steps / save every 2
+    // = 4 saves; best:1+last:2 keeps 3, + the one landing = 4 at the peak = 462,144 B (451.3 KiB).
+    const s = setup("complete", { training: { max_steps: 8, precision: "fp32" } });
     const model = join(s.root, "model");
     mkdirSync(model);
-    writeFileSync(join(model, "model.safetensors"), Buffer.alloc(10_000));
-    s.params.config.model = { pretrained_name: model };
+    writeSafetensors(join(model, "model.safetensors"), { "model.w": [2500] }, "F32");
+    s.params.config.model.pretrained_name = model;
+    const spawned: string[] = [];
+    const spawn: SpawnFn = (cmd, args, options) => (spawned.push(cmd), nodeSpawn(cmd, args, options));
     let caught: unknown;
     try {
-      await runTraining({ ...s.params, freeBytes: () => 1000 });
+      await runTraining({ ...s.params, spawn, statfs: statfsWith(1000) });
     } catch (e) {
       caught = e;
     }
+    expect(caught).toBeInstanceOf(UserError);
     expect((caught as UserError).exitCode).toBe(2);
-    expect((caught as UserError).message).toContain("not enough disk space: the run needs about 312.5 KiB for 4 checkpoint(s)");
+    expect((caught as UserError).message).toContain("not enough disk space for the checkpoints of this run");
+    expect((caught as UserError).message).toContain("2,500 parameters");
+    expect((caught as UserError).message).toContain("4 on disk at the peak (4 full)");
+    expect((caught as UserError).message).toContain("needs 451.3 KiB; 1000 B free at");
     expect((caught as UserError).hint).toContain("--allow-low-disk");
-    const r = await runTraining({ ...s.params, freeBytes: () => 1000, allowLowDisk: true });
+    // nothing started: no process, no event
+    expect(spawned).toEqual([]);
+    expect(existsSync(join(s.out, "logs", "events.jsonl"))).toBe(false);
+
+    const r = await runTraining({ ...s.params, spawn, statfs: statfsWith(1000), allowLowDisk: true });
     expect(r.exitCode).toBe(0);
+    expect(spawned).toEqual([BUN]);
     expect(s.stderr.text()).toContain("warning: not enough disk space");
+    expect(s.stderr.text()).toContain("DOES NOT FIT (--allow-low-disk: going ahead)");
+  });
+
+  test("world size for the disk preflight comes from the launch argv; enough room: it says so and goes on", async () => {
+    // max_steps 0: steps from the training set. 64 samples, batch 8, 2 x 2 processes -> 2 steps, 1 save
+    // (of 8 with 1 process, which would be 4 saves).
+    const s = setup("complete", { training: { max_steps: 0, epochs: 1, per_device_batch_size: 8, gradient_accumulation_steps: 1, precision: "fp32" } });
+    const model = join(s.root, "model");
+    mkdirSync(model);
+    writeSafetensors(join(model, "model.safetensors"), { "model.w": [2500] }, "F32");
+    s.params.config.model.pretrained_name = model;
+    const train = join(s.root, "train.jsonl");
+    writeFileSync(train, Array.from({ length: 64 }, (_, i) => `{"image":"${i}.png","label":0}`).join("\n") + "\n");
+    s.params.config.data.train_jsonl = train;
+    // the fake engine ignores torchrun flags; run.ts reads them for the world size
+    s.params.launch.argv = [BUN, FAKE, "complete", s.out, "--nproc-per-node", "2", "--nnodes", "2"];
+    const r = await runTraining({ ...s.params, statfs: statfsWith(1e9) });
+    expect(r.exitCode).toBe(0);
+    expect(s.stderr.text()).toContain("schedule: 2 steps (64 samples x 1 epoch(s) / (batch 8 x 4 process(es) x accumulation 1)), save every 2 -> 1 checkpoint(s)");
+    expect(s.stderr.text()).toMatch(/needs 112\.8 KiB; 953\.7 MiB free at .* -> fits/);
   });
 });
 

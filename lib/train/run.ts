@@ -9,7 +9,9 @@ import { tailEvents, type AnyEvent } from "../events/tail.ts";
 import type { CheckpointEvent, ErrorEvent } from "../events/types.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
-import { checkDiskBeforeLaunch } from "./disk_check.ts";
+import type { QwenClassifyConfig } from "../../generated/config.ts";
+import { preflight, type PreflightParams } from "../preflight/disk.ts";
+import { worldSizeFromArgv } from "./command.ts";
 import { createBackgroundPusher, type BackgroundPusher } from "../hub/background.ts";
 import { formatReport as formatPushReport } from "../hub/push.ts";
 import { ProcessTree } from "./process_tree.ts";
@@ -36,24 +38,20 @@ export interface LaunchSpec {
   python?: string;
 }
 
-/** The parts of the resolved config the launcher reads (the full config is written as is). */
+/** The parts of the config that retentionPolicyFor reads (a full config is one). */
 export interface RunConfig {
   training: {
     output_dir: string;
-    skip_evaluation?: boolean;
     save_all_checkpoints?: boolean;
     save_total_limit?: number;
-    best_model_tracking?: { enabled?: boolean; metric?: string; save_best_only?: boolean };
-    checkpoint?: { retention?: string; keep_optimizer_states?: number };
-    [k: string]: unknown;
+    best_model_tracking?: { enabled?: boolean };
+    checkpoint?: { retention?: string };
   };
-  demo?: { build_tiny_model?: boolean; build_digits_dataset?: boolean };
-  hub?: { repo_id?: string };
-  [k: string]: unknown;
 }
 
 export interface RunParams {
-  config: RunConfig;
+  /** The fully resolved config (the disk preflight reads most of it). */
+  config: QwenClassifyConfig;
   overrides: unknown[];
   warnings?: string[];
   configHash: string;
@@ -74,8 +72,8 @@ export interface RunParams {
   processSignals?: ProcessSignals;
   /** Event-file poll interval (ms). */
   pollMs?: number;
-  /** Free space probe for the pre-launch disk check (tests). */
-  freeBytes?: (path: string) => number;
+  /** Free space probe for the pre-launch disk preflight (lib/preflight; tests inject one). */
+  statfs?: PreflightParams["statfs"];
   /** Retention module (default: dynamic import of lib/checkpoints/retention.ts; null: none). */
   retention?: RetentionModule | null;
   /** Hub pushes as checkpoints land (default: from config.hub; tests inject one with a local Hub). */
@@ -448,12 +446,19 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
       }
     }
 
-    // --- 5. disk check --------------------------------------------------------------------------
-    const disk = checkDiskBeforeLaunch({ config: config as never, outputDir, argv: params.launch.argv, freeBytes: params.freeBytes });
-    if (disk.message) {
-      if (disk.ok || params.allowLowDisk) stderr.write(`${disk.ok ? "disk" : "warning"}: ${disk.message}\n`);
-      else throw new UserError(disk.message, { exitCode: 2, hint: "free some space, keep fewer checkpoints (training.checkpoint.retention), or pass --allow-low-disk" });
-    }
+    // --- 5. disk preflight: refuses (UserError, exit 2) unless the checkpoints fit or allowLowDisk
+    const disk = await preflight({
+      config: { ...config, training: { ...config.training, output_dir: outputDir } },
+      allowLowDisk: params.allowLowDisk,
+      statfs: params.statfs,
+      worldSize: worldSizeFromArgv(params.launch.argv),
+      // tasks/train.ts sets DS_ACCELERATOR=cpu when it found no GPU; otherwise preflight counts them
+      hasGpu: env.DS_ACCELERATOR === "cpu" ? false : undefined,
+      resume: params.resume,
+      env,
+    });
+    if (disk.overridden) stderr.write("warning: not enough disk space for the checkpoints of this run (--allow-low-disk: going ahead)\n");
+    stderr.write(disk.text);
 
     // --- 6. Hub pushes in the background (hub.push); refuses before launch without repo/token ---
     const pusher = params.pusher ?? createBackgroundPusher({ config: config as never, outputDir, log: (l) => watcher.note(l) });
