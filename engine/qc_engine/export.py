@@ -399,6 +399,19 @@ def fsync_dir(path: Path) -> None:
         pass
 
 
+def lock_checkpoint(checkpoint: Path) -> int:
+    """An exclusive flock on the checkpoint folder itself: two exports of one checkpoint never overlap."""
+    import fcntl
+
+    fd = os.open(str(checkpoint), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ExportError(f"another export of {checkpoint} is running; wait for it to finish") from None
+    return fd
+
+
 def recover_interrupted_swap(checkpoint: Path) -> list[str]:
     """Undo what a killed export left: hf_model.tmp (never used), hf_model.old (restored if needed)."""
     notes = []
@@ -574,6 +587,7 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
     if dtype_name not in DTYPES:
         raise bad_input(f"--dtype {dtype_name!r}: expected one of {', '.join(DTYPES)}")
     shard_bytes = parse_size(max_shard_size)
+    _lock_fd = lock_checkpoint(checkpoint)  # held until this process exits
     for note in recover_interrupted_swap(checkpoint):
         report.line(note)
     dtype = getattr(torch, DTYPES[dtype_name])
@@ -682,6 +696,12 @@ def main(argv=None) -> int:
         return EXIT_FAILED
     except OSError as exc:
         report.error(f"{exc}; the previous hf_model/ is intact", EXIT_FAILED)
+        return EXIT_FAILED
+    except Exception as exc:  # e.g. torch's "can't allocate memory" RuntimeError
+        import traceback
+
+        traceback.print_exc(file=sys.stderr)
+        report.error(f"{type(exc).__name__}: {exc}; the previous hf_model/ is intact", EXIT_FAILED)
         return EXIT_FAILED
     report.result(result)
     return EXIT_OK

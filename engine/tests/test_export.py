@@ -245,6 +245,9 @@ def test_sigkill_halfway_leaves_the_previous_state_and_the_next_export_recovers(
         if '"paused"' in line or time.time() > deadline:
             break
     assert (ckpt / "hf_model.tmp" / "config.json").exists()  # fully written, not yet swapped in
+    code, events, err = export(ckpt)  # a second export of the same checkpoint meanwhile is refused
+    assert code == 1 and "another export" in err
+    assert (ckpt / "hf_model.tmp" / "config.json").exists()
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
