@@ -221,6 +221,53 @@ def test_second_eval_set_keeps_both_keys(trained, swept, tmp_path):
     assert len(read_predictions(ckpt, swept["summary"]["eval_key"])) == EVAL_SAMPLES
 
 
+def test_batches_spilled_to_disk_give_the_same_metrics(trained, swept, tmp_path):
+    ckpt = Path(trained["checkpoints"][4])
+    result = run_evaluate([ckpt], trained["eval_data"], Path(trained["run"]) / "resolved_config.json",
+                          tmp_path / "s.json", "--force", "--cache-mb", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((tmp_path / "s.json").read_text())["results"][0]["metrics"]
+    assert metrics == metrics_by_step(swept["summary"])[30]
+
+
+# ==================================================================== units: the batch cache, the set hash
+
+def test_batch_cache_keeps_order_spills_beyond_budget_and_cleans_up():
+    import torch
+
+    from qc_engine.evaluate import BatchCache
+
+    batches = [{"x": torch.full((4, 8), float(i)), "indices": torch.arange(4) + 4 * i} for i in range(5)]
+    cache = BatchCache(budget_bytes=2 * BatchCache.nbytes(batches[0]))
+    for b in batches:
+        cache.add(b)
+    assert len(cache) == 5 and sum(isinstance(i, Path) for i in cache.items) == 3
+    spill = cache.spill_dir
+    for _ in range(2):  # iterated once per checkpoint
+        for got, want in zip(cache, batches):
+            assert torch.equal(got["x"], want["x"]) and torch.equal(got["indices"], want["indices"])
+    cache.close()
+    assert not spill.exists()
+
+
+def test_eval_set_hash_follows_content_not_paths(tmp_path):
+    from qc_engine.data import Sample
+    from qc_engine.evaluate import eval_key_for, eval_set_sha256
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "1.png").write_bytes(b"one")
+        (tmp_path / folder / "2.png").write_bytes(b"two")
+    a = [Sample(str(tmp_path / "a" / "1.png"), 0, 1), Sample(str(tmp_path / "a" / "2.png"), 1, 2)]
+    b = [Sample(str(tmp_path / "b" / "1.png"), 0, 1), Sample(str(tmp_path / "b" / "2.png"), 1, 2)]
+    assert eval_set_sha256(a) == eval_set_sha256(b)  # same content elsewhere: same set
+    assert eval_set_sha256(a) != eval_set_sha256([a[0], Sample(a[1].image, 2, 2)])  # a label changed
+    assert eval_set_sha256(a) != eval_set_sha256(a[::-1])  # order matters (predictions are by index)
+    (tmp_path / "b" / "2.png").write_bytes(b"TWO")
+    assert eval_set_sha256(a) != eval_set_sha256(b)  # an image changed
+    assert eval_key_for("ab" * 32) == "full:" + "ab" * 8
+
+
 # ==================================================================== deferred and slim checkpoints
 
 def variant(src: Path, dest_root: Path, drop: str) -> Path:

@@ -215,6 +215,14 @@ describe("evaluateCheckpoints: bad input and failures", () => {
     expect(err.message).toBe("val.jsonl:3: label 12 out of range 0..9");
     expect(existsSync(join(out, "eval_summary.json"))).toBe(false);
   });
+  test("Ctrl-C (exit 130): interrupted, finished checkpoints kept, re-run continues", async () => {
+    const { out } = makeRun();
+    const { spawn } = fakeEngine({ exitCode: 130, stderr: ["KeyboardInterrupt"] });
+    const err = await evaluateCheckpoints(params({ all: out, spawn })).catch((e) => e);
+    expect(err.exitCode).toBe(130);
+    expect(err.message).toContain("interrupted");
+    expect(err.hint).toContain("skipped");
+  });
   test("a crash without an error event: exit 1 with the stderr tail", async () => {
     const { out } = makeRun();
     const { spawn } = fakeEngine({ exitCode: 1, stderr: ["Traceback (most recent call last):", "RuntimeError: boom"] });

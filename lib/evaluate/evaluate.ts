@@ -242,6 +242,12 @@ async function evaluateWithConfig(
     if (engine.error && engine.exitCode !== 0) {
       throw new UserError(engine.error.message, { exitCode: engine.error.exit_code ?? engine.exitCode });
     }
+    if (engine.exitCode === 130) {
+      throw new UserError("evaluation interrupted; the checkpoints finished so far keep their results", {
+        exitCode: 130,
+        hint: "run the same command again: those are skipped (same evaluation set), the rest are evaluated",
+      });
+    }
     const tail = engine.stderrTail.slice(-15).join("\n");
     throw new UserError(`the evaluation engine failed (exit ${engine.exitCode})${tail ? `:\n${tail}` : ""}`, {
       exitCode: engine.exitCode === 0 || engine.exitCode === 2 ? 1 : engine.exitCode,
