@@ -32,7 +32,10 @@ test("checkpoints of another config are refused unless resuming or overwriting",
   expect(err).toBeInstanceOf(UserError);
   expect((err as UserError).message).toContain("holds checkpoints of a different config");
   expect((err as UserError).message).toContain("checkpoint-10, checkpoint-20");
-  expect((err as UserError).hint).toContain("--overwrite");
+  expect((err as UserError).message).toContain("(config_hash h0…, this run h1…)");
+  expect((err as UserError).exitCode).toBe(2);
+  expect((err as UserError).hint).toContain("--resume to continue from them with this config");
+  expect((err as UserError).hint).toContain("--overwrite to delete them");
   expect(checkOutputDir({ outputDir: dir, configHash: "h1", resume: true }).state).toBe("different");
   expect(checkOutputDir({ outputDir: dir, configHash: "h1", overwrite: true }).state).toBe("different");
   // an incomplete checkpoint counts; resolved_config.json's hash decides

@@ -14,7 +14,8 @@ export interface OutputDirState {
 /**
  * Refuses an output_dir that holds checkpoints written with a different config (config_hash in
  * resolved_config.json or any checkpoint's training_info.json), unless the run resumes or
- * overwrites. Incomplete checkpoint folders count as checkpoints too.
+ * overwrites. Incomplete checkpoint folders count as checkpoints too. Used by tasks/train.ts
+ * (through lib/train/run.ts, before anything is written) and reported by tasks/prepare.ts.
  */
 export function checkOutputDir(params: { outputDir: string; configHash: string; resume?: boolean; overwrite?: boolean }): OutputDirState {
   const { outputDir, configHash } = params;
@@ -34,10 +35,11 @@ export function checkOutputDir(params: { outputDir: string; configHash: string; 
   if (foreign.length === 0) return { state: "same", checkpoints, hashes: [...hashes] };
   if (!params.resume && !params.overwrite) {
     throw new UserError(
-      `${outputDir} holds checkpoints of a different config (config_hash ${foreign[0].slice(0, 12)}..., this one ${configHash.slice(0, 12)}...): ` +
-        `${checkpoints.slice(0, 5).join(", ")}${checkpoints.length > 5 ? ", ..." : ""}`,
+      `${outputDir} holds checkpoints of a different config (config_hash ${foreign[0].slice(0, 12)}…, this run ${configHash.slice(0, 12)}…): ` +
+        `${checkpoints.slice(0, 5).join(", ")}${checkpoints.length > 5 ? ", …" : ""}`,
       {
-        hint: "choose another training.output_dir (--set training.output_dir=...), resume from them with --resume, or replace them with --overwrite",
+        exitCode: 2,
+        hint: "choose another training.output_dir (--set training.output_dir=...), pass --resume to continue from them with this config, or --overwrite to delete them",
       },
     );
   }

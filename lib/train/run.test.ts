@@ -229,6 +229,14 @@ describe("runTraining with a fake engine", () => {
     const r2 = await runTraining({ ...s2.params, resume: true });
     expect(r2.exitCode).toBe(0);
     expect(existsSync(join(s2.out, "checkpoint-5", "training_info.json"))).toBe(true);
+
+    // checkpoints of this same config: no refusal, a note that this run starts from step 0
+    const s3 = setup("complete");
+    mkdirSync(join(s3.out, "checkpoint-5"), { recursive: true });
+    writeFileSync(join(s3.out, "checkpoint-5", "training_info.json"), JSON.stringify({ step: 5, config_hash: "hash-this" }));
+    const r3 = await runTraining(s3.params);
+    expect(r3.exitCode).toBe(0);
+    expect(s3.stderr.text()).toContain(`note: ${s3.out} already holds 1 checkpoint(s) of this config; this run starts from step 0`);
   });
 
   test("demo assets run first with the same python and env, from an argument list", async () => {

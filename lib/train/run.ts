@@ -4,13 +4,13 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { listCheckpoints } from "../checkpoints/scan.ts";
 import { tailEvents, type AnyEvent } from "../events/tail.ts";
 import type { CheckpointEvent, ErrorEvent } from "../events/types.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import { preflight, type PreflightParams } from "../preflight/disk.ts";
+import { checkOutputDir } from "../preflight/output_dir.ts";
 import { worldSizeFromArgv } from "./command.ts";
 import { createBackgroundPusher, type BackgroundPusher } from "../hub/background.ts";
 import { formatReport as formatPushReport } from "../hub/push.ts";
@@ -197,26 +197,6 @@ class LineTee {
   }
 }
 
-/** Hashes of the config(s) that produced what output_dir holds: resolved_config.json and checkpoints. */
-function previousRun(outputDir: string): { hashes: Set<string>; checkpoints: string[] } {
-  const hashes = new Set<string>();
-  let checkpoints: string[] = [];
-  try {
-    const prev = JSON.parse(readFileSync(join(outputDir, "resolved_config.json"), "utf8"));
-    if (typeof prev?.config_hash === "string") hashes.add(prev.config_hash);
-  } catch {
-    // none or unreadable: the checkpoints decide
-  }
-  try {
-    const list = listCheckpoints({ outputDir, includeIncomplete: true });
-    checkpoints = list.map((c) => c.name);
-    for (const c of list) if (typeof c.info?.config_hash === "string") hashes.add(c.info.config_hash);
-  } catch {
-    checkpoints = [];
-  }
-  return { hashes, checkpoints };
-}
-
 /** What --overwrite removes: only the entries a run writes, never anything else in output_dir. */
 function clearRun(outputDir: string): string[] {
   const removed: string[] = [];
@@ -330,26 +310,15 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
   const secrets = secretValues(env);
   const startedAt = now();
 
-  // --- 1. output_dir: create, refuse a different run's checkpoints ---------------------------
+  // --- 1. output_dir: refuse a different config's checkpoints (lib/preflight), then create ------
+  const previous = checkOutputDir({ outputDir, configHash: params.configHash, resume: params.resume, overwrite: params.overwrite });
   mkdirSync(outputDir, { recursive: true });
-  const prev = previousRun(outputDir);
-  const foreign = [...prev.hashes].filter((h) => h !== params.configHash);
-  if (prev.checkpoints.length > 0 && foreign.length > 0 && !params.resume && !params.overwrite) {
-    throw new UserError(
-      `${outputDir} holds checkpoints of a different config (config_hash ${foreign[0]!.slice(0, 12)}…, this run ` +
-        `${params.configHash.slice(0, 12)}…): ${prev.checkpoints.slice(0, 5).join(", ")}${prev.checkpoints.length > 5 ? ", …" : ""}`,
-      {
-        exitCode: 2,
-        hint: "choose another training.output_dir (--set training.output_dir=...), pass --resume to continue from them with this config, or --overwrite to delete them",
-      },
-    );
-  }
   if (params.overwrite && !params.resume) {
     const removed = clearRun(outputDir);
     if (removed.length) stderr.write(`overwrite: removed ${removed.join(", ")} from ${outputDir}\n`);
-  } else if (prev.checkpoints.length > 0 && !params.resume) {
+  } else if (previous.checkpoints.length > 0 && !params.resume) {
     stderr.write(
-      `note: ${outputDir} already holds ${prev.checkpoints.length} checkpoint(s) of this config; this run starts from step 0 ` +
+      `note: ${outputDir} already holds ${previous.checkpoints.length} checkpoint(s) of this config; this run starts from step 0 ` +
         `(pass --resume to continue from the newest)\n`,
     );
   }
