@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { checkData } from "../lib/data/check.ts";
 import { configForTest, makePng } from "../lib/data/fixtures.ts";
-import { projectPython } from "../lib/data/python.ts";
+import { projectPython } from "../lib/util/python.ts";
 import { formatBytes } from "../lib/util/fs.ts";
 
 const ROOT = resolve(import.meta.dir, "..");

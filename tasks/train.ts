@@ -3,7 +3,8 @@ import { join, resolve } from "node:path";
 import { parseTaskArgs } from "../lib/util/args.ts";
 import { runTask, UserError } from "../lib/util/errors.ts";
 import { resolveConfig, formatOverrideReport, buildDeepSpeedConfig, renderConfigOptionsHelp, REPO_ROOT } from "../lib/config/index.ts";
-import { buildLaunchCommand, countGpus, defaultNprocPerNode, findPython } from "../lib/train/command.ts";
+import { buildLaunchCommand, countGpus, defaultNprocPerNode } from "../lib/train/command.ts";
+import { projectPython } from "../lib/util/python.ts";
 
 const { values } = parseTaskArgs({
   name: "train",
@@ -65,7 +66,7 @@ await runTask(async () => {
     rdzvEndpoint: values["rdzv-endpoint"] as string | undefined,
     rdzvId: values["rdzv-id"] as string | undefined,
     resume,
-    python: findPython({ repoRoot: REPO_ROOT }),
+    python: projectPython(),
     engineDir: join(REPO_ROOT, "engine"),
     hasGpu,
   });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { makeDeepDecoder } from "./deep.ts";
 import { JPEG_3x2, makePng } from "./fixtures.ts";
 import { plotHistogram } from "./plot.ts";
-import { projectPython } from "./python.ts";
+import { projectPython } from "../util/python.ts";
 
 const hasPython = existsSync(projectPython());
 

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { UserError } from "../util/errors.ts";
 import type { DeepDecoder } from "./check.ts";
-import { PROJECT_ROOT, projectPython } from "./python.ts";
+import { PROJECT_ROOT, projectPython } from "../util/python.ts";
 
 const SCRIPT = join(PROJECT_ROOT, "lib", "data", "deep_decode.py");
 

@@ -2,7 +2,7 @@ import { spawn as nodeSpawn } from "node:child_process";
 import { renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { HistogramRow } from "./check.ts";
-import { PROJECT_ROOT, projectPython } from "./python.ts";
+import { PROJECT_ROOT, projectPython } from "../util/python.ts";
 
 const SCRIPT = join(PROJECT_ROOT, "lib", "data", "plot_histogram.py");
 

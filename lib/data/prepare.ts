@@ -15,7 +15,7 @@ import type { ConvertResult } from "./convert_output.ts";
 import { makeDeepDecoder } from "./deep.ts";
 import { plotHistogram } from "./plot.ts";
 import { silentProgress, type ProgressFactory } from "./progress.ts";
-import { PROJECT_ROOT, projectPython } from "./python.ts";
+import { PROJECT_ROOT, projectPython } from "../util/python.ts";
 import { formatDataReport } from "./report.ts";
 
 export type PrepareMode =

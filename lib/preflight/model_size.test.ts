@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { projectPython } from "../data/python.ts";
+import { projectPython } from "../util/python.ts";
 import { estimateFromConfig, findModelDir, modelSize, readSafetensorsHeader } from "./model_size.ts";
 import { writeSafetensors } from "./test_fixtures.ts";
 

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { buildLaunchCommand, countGpus, defaultNprocPerNode, findPython, worldSizeFromArgv } from "./command.ts";
+import { buildLaunchCommand, countGpus, defaultNprocPerNode, worldSizeFromArgv } from "./command.ts";
 
 const base = { resolvedPath: "/o/resolved_config.json", dsConfigPath: "/o/ds_config.json", python: "/r/.venv/bin/python", engineDir: "/r/engine" };
 
@@ -37,9 +37,4 @@ test("GPU count from CUDA_VISIBLE_DEVICES, else nvidia-smi, else 0", () => {
   expect(countGpus({ env: {}, listGpus: none })).toBe(0);
   expect(defaultNprocPerNode(0)).toBe(1);
   expect(defaultNprocPerNode(4)).toBe(4);
-});
-
-test("python: the repo's .venv when present", () => {
-  expect(findPython({ repoRoot: "/r", exists: () => true })).toBe("/r/.venv/bin/python");
-  expect(findPython({ repoRoot: "/r", exists: () => false })).toBe("python3");
 });

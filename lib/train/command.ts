@@ -1,6 +1,4 @@
 // The torchrun (python -m torch.distributed.run) argument list for qc_engine.train.
-import { existsSync } from "node:fs";
-import { join } from "node:path";
 
 export interface LaunchParams {
   resolvedPath: string;
@@ -81,10 +79,4 @@ function nvidiaSmiList(): string | null {
 /** Default --nproc-per-node: one process per visible GPU, or 1 on the CPU. */
 export function defaultNprocPerNode(gpus: number): number {
   return Math.max(1, gpus);
-}
-
-/** The repo's .venv python if present, else python3 from PATH. */
-export function findPython(params: { repoRoot: string; exists?: (p: string) => boolean }): string {
-  const venv = join(params.repoRoot, ".venv", "bin", "python");
-  return (params.exists ?? existsSync)(venv) ? venv : "python3";
 }
