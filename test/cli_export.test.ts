@@ -2,7 +2,7 @@
 // hf_model/ (torchrun, 2 processes, built by engine/tests/test_export.py --build), then
 // export --all, slimming, evaluating and re-exporting a slim checkpoint, the policies on real metrics.
 import { beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -149,4 +149,84 @@ describe("tasks/prune.ts on real checkpoints with real evaluations", () => {
     expect(existsSync(join(copy, "checkpoint-4", "hf_model", "config.json"))).toBe(true);
     expect(last.out).toMatch(/total freed: \d+(\.\d)? (KiB|MiB)/);
   }, 600_000);
+});
+
+describe("tasks/prune.ts: each policy and safety rule on a real ZeRO-2 run in standard mode", () => {
+  // 6 steps, saves at 2/4/6, partial evaluation at each save, best checkpoint by the lowest loss
+  // (is_best in training_info.json, OUT/best_checkpoint.json written by the engine).
+  let std: string;
+  let outside: string;
+  beforeAll(() => {
+    const dir = mkdtempSync(join(tmpdir(), "qc-cli-prune-z2-"));
+    const r = Bun.spawnSync([PYTHON, join(ROOT, "engine", "tests", "test_export.py"), "--build", dir, "2", "every_save", "2", "eval"], {
+      cwd: ROOT,
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { ...ENV, PYTHONPATH: join(ROOT, "engine") },
+    });
+    if (r.exitCode !== 0) throw new Error(`building the ZeRO-2 run failed:\n${r.stderr.toString().slice(-3000)}`);
+    std = JSON.parse(r.stdout.toString().trim().split("\n").pop()!).run;
+    // safety fixtures: an incomplete newer folder, and a checkpoint-N symlink leaving output_dir
+    cpSync(join(std, "checkpoint-6"), join(std, "checkpoint-8"), { recursive: true });
+    rmSync(join(std, "checkpoint-8", "training_info.json"));
+    outside = mkdtempSync(join(tmpdir(), "qc-outside-real-"));
+    cpSync(join(std, "checkpoint-2"), join(outside, "checkpoint-2"), { recursive: true });
+    symlinkSync(join(outside, "checkpoint-2"), join(std, "checkpoint-1"));
+  }, 600_000);
+
+  const losses = () =>
+    Object.fromEntries([2, 4, 6].map((s) => [s, info(join(std, `checkpoint-${s}`)).eval_metrics.loss as number]));
+  const rows = (out: string) =>
+    Object.fromEntries(
+      out
+        .split("\n")
+        .filter((l) => /^checkpoint-\d+ /.test(l))
+        .map((l) => [Number(l.split(/\s+/)[1]), l.split(/\s+/)[3]]),
+    );
+
+  test("the run recorded what the rules rely on", () => {
+    const best = JSON.parse(readFileSync(join(std, "best_checkpoint.json"), "utf8"));
+    const l = losses();
+    const lowest = Number(Object.entries(l).sort((a, b) => a[1] - b[1] || Number(a[0]) - Number(b[0]))[0][0]);
+    expect(best.step).toBe(lowest);
+    expect(info(join(std, `checkpoint-${lowest}`)).is_best).toBe(true);
+  });
+
+  test.each(["all", "last:1", "best:1", "best:2", "top:1:loss", "top:1:accuracy", "top:1:train_loss"])("policy %s (dry run)", (policy) => {
+    const r = task("prune", ["--output-dir", std, "--keep", policy, "--dry-run"]);
+    expect(r.code).toBe(0);
+    const got = rows(r.out);
+    const tracked = JSON.parse(readFileSync(join(std, "best_checkpoint.json"), "utf8")).step as number;
+    const metric = (s: number, m: string) => (m === "train_loss" ? info(join(std, `checkpoint-${s}`)).train_loss : info(join(std, `checkpoint-${s}`)).eval_metrics[m]);
+    const rank = (m: string, greater: boolean) =>
+      [2, 4, 6].sort((a, b) => (greater ? metric(b, m) - metric(a, m) : metric(a, m) - metric(b, m)) || a - b);
+    const kept = new Set<number>([6, tracked]); // newest complete + tracked best: always
+    const [kind, n, m] = policy.split(":");
+    if (kind === "all") [2, 4, 6].forEach((s) => kept.add(s));
+    if (kind === "last") [2, 4, 6].slice(-Number(n)).forEach((s) => kept.add(s));
+    if (kind === "best") rank("loss", false).slice(0, Number(n)).forEach((s) => kept.add(s)); // greater_is_better false
+    if (kind === "top") rank(m, m === "accuracy").slice(0, Number(n)).forEach((s) => kept.add(s));
+    for (const s of [2, 4, 6]) expect([s, got[s]]).toEqual([s, kept.has(s) ? "keep" : "delete"]);
+    expect(got[8]).toBe("skip"); // incomplete
+    expect(got[1]).toBe("skip"); // symlink leaving output_dir
+  });
+
+  test("real run: last:1 --slim 1 deletes, slims the tracked best, never touches the incomplete folder or the symlink target", () => {
+    const tracked = JSON.parse(readFileSync(join(std, "best_checkpoint.json"), "utf8")).step as number;
+    const r = task("prune", ["--output-dir", std, "--keep", "last:1", "--slim", "1"]);
+    expect(r.code).toBe(0);
+    const got = rows(r.out);
+    expect(got[6]).toBe("keep");
+    if (tracked !== 6) {
+      expect(got[tracked]).toBe("slim");
+      const t = join(std, `checkpoint-${tracked}`);
+      expect(existsSync(join(t, "deepspeed"))).toBe(false);
+      expect(info(t)).toMatchObject({ slim: true, has_deepspeed_state: false });
+    }
+    for (const s of [2, 4].filter((s) => s !== tracked)) expect(existsSync(join(std, `checkpoint-${s}`))).toBe(false);
+    expect(existsSync(join(std, "checkpoint-6", "deepspeed", "latest"))).toBe(true);
+    expect(existsSync(join(std, "checkpoint-8", "deepspeed", "latest"))).toBe(true);
+    expect(existsSync(join(outside, "checkpoint-2", "deepspeed", "latest"))).toBe(true);
+    expect(existsSync(join(outside, "checkpoint-2", "training_info.json"))).toBe(true);
+  }, 60_000);
 });

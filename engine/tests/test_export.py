@@ -33,7 +33,9 @@ def assets(tmp_path_factory):
     return root
 
 
-def run_config(out: Path, assets_root: Path, stage: int, hf_format: str) -> dict:
+def run_config(out: Path, assets_root: Path, stage: int, hf_format: str, evaluate: bool = False) -> dict:
+    """4 steps, saves at 2 and 4, no evaluation; with `evaluate`: standard mode, 6 steps, partial
+    evaluation (20 samples) at every save, best checkpoint by the lowest loss."""
     cfg = deep_merge(schema_defaults(), {
         "model": {"pretrained_name": str(assets_root / "tiny"), "num_labels": 10},
         "data": {"train_jsonl": str(assets_root / "digits" / "train.jsonl"),
@@ -45,6 +47,11 @@ def run_config(out: Path, assets_root: Path, stage: int, hf_format: str) -> dict
         "deepspeed": {"zero_stage": stage},
         "demo": {"build_tiny_model": True, "build_digits_dataset": True},
     })
+    if evaluate:
+        cfg = deep_merge(cfg, {"training": {
+            "skip_evaluation": False, "max_steps": 6, "eval_steps": 2, "save_all_checkpoints": True,
+            "best_model_tracking": {"enabled": True, "metric": "loss", "greater_is_better": False},
+            "evaluation": {"partial_eval_samples": 20, "full_eval_at_end": False}}})
     return apply_skip_evaluation(cfg)
 
 
@@ -310,13 +317,13 @@ def test_resume_from_a_slim_checkpoint_is_refused_naming_the_newest_full_one(ass
 
 # ==================================================================== building a run for the CLI tests
 
-def build_for_cli(root: Path, stage: int, hf_format: str, nproc: int) -> dict:
-    """`python engine/tests/test_export.py --build DIR STAGE FORMAT NPROC` (used by test/cli_export.test.ts)."""
+def build_for_cli(root: Path, stage: int, hf_format: str, nproc: int, evaluate: bool = False) -> dict:
+    """`python engine/tests/test_export.py --build DIR STAGE FORMAT NPROC [eval]` (test/cli_export.test.ts)."""
     from qc_engine.demo_assets import build_demo_assets
 
     root.mkdir(parents=True, exist_ok=True)
     out = root / "run"
-    cfg = run_config(out, root, stage, hf_format)
+    cfg = run_config(out, root, stage, hf_format, evaluate)
     build_demo_assets(cfg, log=lambda *_: None)
     proc = run_train(cfg, out, nproc=nproc)
     if proc.returncode != 0:
@@ -332,8 +339,9 @@ def build_for_cli(root: Path, stage: int, hf_format: str, nproc: int) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "--build":
-        print(json.dumps(build_for_cli(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]))))
+    if len(sys.argv) in (6, 7) and sys.argv[1] == "--build":
+        print(json.dumps(build_for_cli(Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]),
+                                       evaluate=sys.argv[6:] == ["eval"])))
     else:
-        print("usage: python engine/tests/test_export.py --build DIR STAGE FORMAT NPROC", file=sys.stderr)
+        print("usage: python engine/tests/test_export.py --build DIR STAGE FORMAT NPROC [eval]", file=sys.stderr)
         raise SystemExit(2)
