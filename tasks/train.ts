@@ -91,8 +91,7 @@ await runTask(async () => {
   process.stderr.write(formatOverrideReport(resolved.overrides, resolved.warnings));
   const { runTraining } = await import("../lib/train/run.ts");
   const result = await runTraining({
-    // RunConfig (the launcher's view) has index signatures; the generated interfaces do not.
-    config: config as typeof config & { [k: string]: unknown; training: typeof config.training & { [k: string]: unknown } },
+    config,
     overrides: resolved.overrides,
     warnings: resolved.warnings,
     configHash: resolved.configHash,
