@@ -135,9 +135,9 @@ if (values.write) {
     "",
     `Machine: ${cpus().length} CPU cores (${cpus()[0]?.model.trim() ?? "?"}), Bun ${Bun.version}, ${new Date().toISOString().slice(0, 10)};`,
     "other helpers shared the cores while this ran, so absolute times are noisy. With this tiny model the",
-    "forward pass is cheap and the per-process start dominates; with a 7B model, loading the weights",
-    "(needed once per checkpoint on both sides) takes a larger share and the ratio shrinks toward",
-    "1 + start-up and preprocessing time / (load + forward time) per checkpoint.",
+    "forward pass is cheap and the per-process start dominates. In general, with start-up S, preprocessing P,",
+    "and per checkpoint weight loading L and forward F, the ratio is N(S+P+L+F) / (S+P+N(L+F)): near N",
+    "when S+P dominate (small models, big sets to decode), toward 1 when L+F do (a 7B model on a GPU).",
     "",
   ].join("\n");
   const path = join(ROOT, "BENCHMARKS.md");
