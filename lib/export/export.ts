@@ -6,7 +6,8 @@ import { join, resolve } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { formatBytes } from "../util/fs.ts";
 import { listCheckpoints, readCheckpoint, type CheckpointInfo } from "../checkpoints/scan.ts";
-import { defaultPython, engineEnv, REPO_ROOT, spawnEngine, type SpawnEngine } from "../evaluate/engine.ts";
+import { projectPython } from "../util/python.ts";
+import { engineEnv, REPO_ROOT, spawnEngine, type SpawnEngine } from "../evaluate/engine.ts";
 
 export const EXPORT_DTYPES = ["auto", "bf16", "fp16", "fp32"] as const;
 export type ExportDtype = (typeof EXPORT_DTYPES)[number];
@@ -137,7 +138,7 @@ const TAIL_LINES = 40;
 export async function exportCheckpoint(params: { checkpoint: string; options: ExportOptions } & ExportInject): Promise<ExportOutcome> {
   const ckpt = readCheckpoint(params.checkpoint); // UserError unless complete: never touched otherwise
   checkExportOptions(params.options);
-  const argv = buildExportArgv({ python: params.python ?? defaultPython(), checkpoint: ckpt.path, ...params.options });
+  const argv = buildExportArgv({ python: params.python ?? projectPython(), checkpoint: ckpt.path, ...params.options });
   const proc = (params.spawn ?? spawnEngine)(argv, { env: params.env ?? engineEnv(), cwd: params.cwd ?? REPO_ROOT });
   let result: ExportResultEvent | null = null;
   let error: ExportErrorEvent | null = null;
