@@ -301,8 +301,37 @@ def build_processing(checked: dict, config: dict):
                            bool(model_cfg.get("trust_remote_code")))
 
 
-def preprocess_once(checked: dict, config: dict, batch_size: int, cache_mb: int) -> BatchCache:
-    """This rank's share of the set, collated once; padding slots carry index -1."""
+class StreamedBatches:
+    """One checkpoint only: batches straight from the DataLoader, nothing cached or spilled."""
+
+    def __init__(self, loader, num_batches: int, dtype):
+        self.loader, self.num_batches, self.dtype = loader, num_batches, dtype
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self):
+        for batch in self.loader:
+            yield compact(batch, self.dtype)
+
+    def close(self) -> None:
+        pass
+
+
+def compact(batch: dict, dtype) -> dict:
+    """pixel_values in the model's dtype already (what move_batch would do per pass): half the cache in bf16."""
+    import torch
+
+    if dtype is not None and dtype != torch.float32:
+        batch["pixel_values"] = batch["pixel_values"].to(dtype)
+    return batch
+
+
+def preprocess_once(checked: dict, config: dict, batch_size: int, cache_mb: int, dtype, cache: bool = True):
+    """This rank's share of the set, collated once (cached when several checkpoints reuse it).
+
+    Padding slots carry index -1 (filtered after the gather).
+    """
     from torch.utils.data import DataLoader
 
     from . import dist as qd
@@ -314,15 +343,17 @@ def preprocess_once(checked: dict, config: dict, batch_size: int, cache_mb: int)
     sampler = PaddedEvalSampler(list(range(len(dataset))), qd.world_size(), qd.rank(), batch_size)
     loader = DataLoader(PaddedDataset(dataset), batch_size=batch_size, sampler=sampler, collate_fn=collator,
                         num_workers=min(int(config["data"].get("num_workers", 0)), 4))
-    cache = BatchCache(cache_mb * 2**20)
     num_batches = len(sampler) // batch_size
+    if not cache:
+        return StreamedBatches(loader, num_batches, dtype)
+    batches = BatchCache(cache_mb * 2**20)
     last = 0.0
     for i, batch in enumerate(loader, start=1):
-        cache.add(batch)
+        batches.add(compact(batch, dtype))
         if time.time() - last >= 0.5 or i == num_batches:
             last = time.time()
             emit("preprocess", batch=i, num_batches=num_batches)
-    return cache
+    return batches
 
 
 # ==================================================================== weights
@@ -539,7 +570,9 @@ def run(args) -> int:
     # ---------------------------------------------------------------- preprocess once
     todo = [p for p in plans if p.action == "evaluate"]
     t_pre = time.time()
-    cache = preprocess_once(checked, config, batch_size, args.cache_mb) if todo else None
+    # several checkpoints: preprocess once into the cache; one: stream (nothing to reuse)
+    cache = (preprocess_once(checked, config, batch_size, args.cache_mb, dtype, cache=len(todo) > 1)
+             if todo else None)
     preprocess_seconds = time.time() - t_pre
     extra = {"data": args.data, "world_size": world, "batch_size": batch_size, "precision": precision}
 

@@ -222,12 +222,23 @@ def test_second_eval_set_keeps_both_keys(trained, swept, tmp_path):
 
 
 def test_batches_spilled_to_disk_give_the_same_metrics(trained, swept, tmp_path):
-    ckpt = Path(trained["checkpoints"][4])
-    result = run_evaluate([ckpt], trained["eval_data"], Path(trained["run"]) / "resolved_config.json",
+    ckpts = [Path(c) for c in trained["checkpoints"][3:]]  # two: the batches are cached, here all on disk
+    result = run_evaluate(ckpts, trained["eval_data"], Path(trained["run"]) / "resolved_config.json",
                           tmp_path / "s.json", "--force", "--cache-mb", "0")
     assert result.returncode == 0, result.stderr[-3000:]
-    metrics = json.loads((tmp_path / "s.json").read_text())["results"][0]["metrics"]
-    assert metrics == metrics_by_step(swept["summary"])[30]
+    assert "preprocess" in [e["event"] for e in events_of(result)]
+    results = json.loads((tmp_path / "s.json").read_text())["results"]
+    for r in results:
+        assert r["metrics"] == metrics_by_step(swept["summary"])[r["step"]]
+
+
+def test_one_checkpoint_streams_its_batches(trained, swept, tmp_path):
+    ckpt = Path(trained["checkpoints"][1])
+    result = run_evaluate([ckpt], trained["eval_data"], Path(trained["run"]) / "resolved_config.json",
+                          tmp_path / "s.json", "--force")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "preprocess" not in [e["event"] for e in events_of(result)]  # nothing cached: nothing to reuse
+    assert json.loads((tmp_path / "s.json").read_text())["results"][0]["metrics"] == metrics_by_step(swept["summary"])[12]
 
 
 # ==================================================================== units: the batch cache, the set hash

@@ -32,7 +32,8 @@ export function humanReport(r: EvaluateResult): string {
     `evaluated ${evaluated.length} checkpoint(s)` +
       (skipped ? `, ${skipped} already evaluated on this set (cached; --force re-evaluates)` : "") +
       ` in ${r.totalSeconds.toFixed(1)} s` +
-      (speed.length ? ` (${(speed.reduce((a, b) => a + b, 0) / speed.length).toFixed(1)} images/s, preprocessing once: ${r.preprocessSeconds.toFixed(1)} s)` : ""),
+      (speed.length ? ` (${(speed.reduce((a, b) => a + b, 0) / speed.length).toFixed(1)} images/s` : "") +
+      (speed.length > 1 ? `, preprocessing once: ${r.preprocessSeconds.toFixed(1)} s)` : speed.length ? ")" : ""),
   );
   if (r.incomplete?.length) lines.push(`left alone: ${r.incomplete.join(", ")} (incomplete: no training_info.json)`);
   if (r.mode === "single") {
