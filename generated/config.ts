@@ -258,7 +258,7 @@ export interface EvaluationConfig {
  */
 export interface CheckpointConfig {
   /**
-   * Retention policy: all | last:N | best:N | top:K:<metric>. Empty: all when save_all_checkpoints, else best + last save_total_limit.
+   * Retention policy: all | last:N | best:N | top:K:<metric>, terms combined with + (best:1+last:2). Empty: all when save_all_checkpoints, else best:1+last:<save_total_limit>. The newest checkpoint and the tracked best are always kept.
    */
   retention: string;
   /**
@@ -604,7 +604,7 @@ export interface EvaluationConfigInput {
  */
 export interface CheckpointConfigInput {
   /**
-   * Retention policy: all | last:N | best:N | top:K:<metric>. Empty: all when save_all_checkpoints, else best + last save_total_limit.
+   * Retention policy: all | last:N | best:N | top:K:<metric>, terms combined with + (best:1+last:2). Empty: all when save_all_checkpoints, else best:1+last:<save_total_limit>. The newest checkpoint and the tracked best are always kept.
    */
   retention?: string;
   /**

@@ -470,9 +470,9 @@ export const OPTIONS: readonly OptionInfo[] = [
     "type": [
       "string"
     ],
-    "description": "Retention policy: all | last:N | best:N | top:K:<metric>. Empty: all when save_all_checkpoints, else best + last save_total_limit.",
+    "description": "Retention policy: all | last:N | best:N | top:K:<metric>, terms combined with + (best:1+last:2). Empty: all when save_all_checkpoints, else best:1+last:<save_total_limit>. The newest checkpoint and the tracked best are always kept.",
     "default": "",
-    "pattern": "^(|all|last:[1-9][0-9]*|best:[1-9][0-9]*|top:[1-9][0-9]*:[A-Za-z0-9_.-]+)$"
+    "pattern": "^(|all|(last:[1-9][0-9]*|best:[1-9][0-9]*|top:[1-9][0-9]*:[A-Za-z0-9_.-]+)(\\+(last:[1-9][0-9]*|best:[1-9][0-9]*|top:[1-9][0-9]*:[A-Za-z0-9_.-]+))*)$"
   },
   {
     "path": "training.checkpoint.keep_optimizer_states",

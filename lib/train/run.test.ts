@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { configForTest } from "../data/fixtures.ts";
 import { statfsWith, writeSafetensors } from "../preflight/test_fixtures.ts";
 import { UserError } from "../util/errors.ts";
-import { pythonFor, redact, retentionPolicyFor, runTraining, STOP_MESSAGE, TorchrunReportFilter, torchrunRootExitCode, type RunParams, type SpawnFn } from "./run.ts";
+import { pythonFor, redact, runTraining, STOP_MESSAGE, TorchrunReportFilter, torchrunRootExitCode, type RunParams, type SpawnFn } from "./run.ts";
 
 const BUN = process.execPath;
 const FAKE = resolve(import.meta.dir, "../../test/fixtures/fake_engine.ts");
@@ -267,7 +267,7 @@ describe("runTraining with a fake engine", () => {
 
   test("live retention through lib/checkpoints/retention.ts; a failing retention never stops training", async () => {
     const s = setup("complete", { env: { FAKE_NO_BEST: "1" }, training: { checkpoint: { retention: "last:1", keep_optimizer_states: 0 } } });
-    const r = await runTraining({ ...s.params, retention: undefined }); // the real module
+    const r = await runTraining({ ...s.params, retention: undefined }); // the real lib/checkpoints/retention.ts
     expect(r.exitCode).toBe(0);
     expect(existsSync(join(s.out, "checkpoint-2"))).toBe(false);
     expect(existsSync(join(s.out, "checkpoint-4", "training_info.json"))).toBe(true);
@@ -406,13 +406,6 @@ describe("helpers", () => {
     expect(pythonFor([join(dir, "torchrun"), "--standalone"])).toBe(join(dir, "python"));
     expect(pythonFor(["/usr/bin/python3.11", "-m", "torch.distributed.run"])).toBe("/usr/bin/python3.11");
     expect(pythonFor(["torchrun"])).toBe("python3");
-  });
-  test("retentionPolicyFor follows the config", () => {
-    const t = (training: object) => retentionPolicyFor({ training: { output_dir: "o", ...training } });
-    expect(t({ checkpoint: { retention: "top:3:macro_f1" } })).toBe("top:3:macro_f1");
-    expect(t({ save_all_checkpoints: true })).toBe("all");
-    expect(t({ save_total_limit: 3 })).toBe("best:1+last:3");
-    expect(t({ save_total_limit: 3, best_model_tracking: { enabled: false } })).toBe("last:3");
   });
   test("redact", () => {
     expect(redact(`token=${HF} again ${HF}`, [HF])).toBe("token=*** again ***");

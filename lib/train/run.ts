@@ -4,6 +4,7 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { applyRetention as applyRetentionPolicy, defaultPolicy } from "../checkpoints/retention.ts";
 import { tailEvents, type AnyEvent } from "../events/tail.ts";
 import type { CheckpointEvent, ErrorEvent } from "../events/types.ts";
 import { UserError } from "../util/errors.ts";
@@ -38,7 +39,7 @@ export interface LaunchSpec {
   python?: string;
 }
 
-/** The parts of the config that retentionPolicyFor reads (a full config is one). */
+/** The parts of the config the launcher reads directly (a full resolved config is one). */
 export interface RunConfig {
   training: {
     output_dir: string;
@@ -74,7 +75,7 @@ export interface RunParams {
   pollMs?: number;
   /** Free space probe for the pre-launch disk preflight (lib/preflight; tests inject one). */
   statfs?: PreflightParams["statfs"];
-  /** Retention module (default: dynamic import of lib/checkpoints/retention.ts; null: none). */
+  /** Retention (default: lib/checkpoints/retention.ts; null: none, for tests of other parts). */
   retention?: RetentionModule | null;
   /** Hub pushes as checkpoints land (default: from config.hub; tests inject one with a local Hub). */
   pusher?: BackgroundPusher;
@@ -213,17 +214,6 @@ function clearRun(outputDir: string): string[] {
   return removed;
 }
 
-/** The retention policy string for lib/checkpoints/retention.ts. */
-export function retentionPolicyFor(config: RunConfig): string {
-  const t = config.training;
-  const explicit = t.checkpoint?.retention?.trim();
-  if (explicit) return explicit;
-  if (t.save_all_checkpoints) return "all";
-  const limit = Math.max(1, t.save_total_limit ?? 2);
-  if (t.best_model_tracking?.enabled === false) return `last:${limit}`;
-  return `best:1+last:${limit}`;
-}
-
 export type RetentionModule = {
   applyRetention: (p: {
     outputDir: string;
@@ -233,17 +223,8 @@ export type RetentionModule = {
     dryRun?: boolean;
     log?: (line: string) => void;
   }) => { failed?: number; warnings?: string[] } | unknown;
-  defaultPolicy?: (config: unknown) => string;
 };
 
-async function loadRetention(): Promise<RetentionModule | null> {
-  try {
-    const mod = (await import("../checkpoints/retention.ts")) as Partial<RetentionModule>;
-    return typeof mod.applyRetention === "function" ? (mod as RetentionModule) : null;
-  } catch {
-    return null;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Supervised child: spawn detached, tee output, wait for exit, never leave a process behind
@@ -433,10 +414,9 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
     const pusher = params.pusher ?? createBackgroundPusher({ config: config as never, outputDir, log: (l) => watcher.note(l) });
 
     // --- 7. launch torchrun in its own process group, follow the events -------------------------
-    const retention = params.retention !== undefined ? params.retention : await loadRetention();
-    const policy = retention?.defaultPolicy ? retention.defaultPolicy(config) : retentionPolicyFor(config);
+    const retention: RetentionModule | null = params.retention !== undefined ? params.retention : { applyRetention: applyRetentionPolicy };
+    const policy = defaultPolicy(config);
     const slimKeep = config.training.checkpoint?.keep_optimizer_states ?? 0;
-    if (!retention) retentionNotes.push("retention not applied: lib/checkpoints/retention.ts is not available");
     let retentionChain: Promise<void> = Promise.resolve();
     const applyRetention = (why: string) => {
       if (!retention || (policy === "all" && slimKeep === 0)) return;
