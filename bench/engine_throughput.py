@@ -38,6 +38,7 @@ def parse_args():
     p.add_argument("--warmup", type=int, default=3, help="untimed steps per side before the first round")
     p.add_argument("--batch", type=int, default=16, help="micro-batch size (the demo's)")
     p.add_argument("--zero-stage", type=int, default=2)
+    p.add_argument("--hidden", type=int, default=64, help="hidden size of the tiny model (text and vision)")
     p.add_argument("--skip-demo", action="store_true", help="only the throughput comparison")
     return p.parse_args()
 
@@ -53,10 +54,14 @@ def throughput(args, work: Path) -> dict:
     from qc_engine.demo_assets import build_digits_dataset
     from qc_engine.model import build_classifier, load_processing
     from qc_engine.tiny import build_tiny_model
-    from qc_engine.train import build_optimizer, build_scheduler, train_step
+    from qc_engine.train import build_optimizer, build_scheduler, skip_single_rank_allreduce, train_step
 
     os.environ.setdefault("MASTER_PORT", str(free_port()))
-    model_dir = build_tiny_model(work / "tiny", seed=0)
+    model_dir = build_tiny_model(work / f"tiny-{args.hidden}", seed=0, hidden_size=args.hidden,
+                                 intermediate_size=2 * args.hidden, vision_hidden_size=args.hidden,
+                                 vision_intermediate_size=2 * args.hidden)
+    if args.hidden == 64:  # the demo's model, reused by demo_wall()
+        (work / "tiny").symlink_to(model_dir)
     data = work / "digits"
     build_digits_dataset(data / "train.jsonl", data / "val.jsonl", seed=0)
     names = [str(i) for i in range(10)]
@@ -77,6 +82,7 @@ def throughput(args, work: Path) -> dict:
                  "bf16": {"enabled": False}, "fp16": {"enabled": False}, "steps_per_print": 10**9}
     engine, _, _, _ = deepspeed.initialize(model=engine_model, optimizer=engine_opt, lr_scheduler=engine_sched,
                                            config=ds_config, dist_init_required=False)
+    skip_single_rank_allreduce(engine, 1, args.zero_stage)
     engine.train()
     bare = build_classifier(model_dir, names, seed=0).train()
     bare_opt = build_optimizer(bare, lr, 0.0)
@@ -119,6 +125,7 @@ def throughput(args, work: Path) -> dict:
             timings[side] += time.perf_counter() - t0
     samples = args.steps * args.rounds * args.batch
     result = {
+        "params": sum(p.numel() for p in bare.parameters()),
         "engine_samples_per_s": samples / timings["engine"],
         "bare_samples_per_s": samples / timings["bare"],
         "first_step_loss_engine": first_engine[0],
@@ -174,7 +181,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qc-bench-") as tmp:
         work = Path(tmp)
         t = throughput(args, work)
-        print(f"\n## engine step vs bare PyTorch (tiny Qwen2.5-VL, batch {args.batch}, ZeRO-{args.zero_stage}, fp32 CPU, "
+        params = t["params"]
+        print(f"\n## engine step vs bare PyTorch (tiny Qwen2.5-VL hidden {args.hidden}, {params / 1e6:.2f}M params, batch {args.batch}, ZeRO-{args.zero_stage}, fp32 CPU, "
               f"{args.rounds} rounds x {args.steps} steps each side)")
         print("| loop | samples/s |\n|---|---|")
         print(f"| engine (DeepSpeed train_step) | {t['engine_samples_per_s']:.1f} |")

@@ -160,6 +160,12 @@ def build_scheduler(optimizer, kind: str, warmup_steps: int, total_steps: int):
 
 # ==================================================================== one optimizer step
 
+def skip_single_rank_allreduce(engine, world: int, zero_stage: int) -> None:
+    """ZeRO-0 with one process: DeepSpeed's gradient all-reduce is an identity copy; skip it."""
+    if world == 1 and zero_stage == 0:
+        engine.enable_backward_allreduce = False
+
+
 def train_step(engine, optimizer, micro_batches, device, dtype, label_smoothing: float = 0.0):
     """Forward/backward over the micro-batches of one optimizer step, then DeepSpeed's step.
 
@@ -315,6 +321,7 @@ def run(args, state: RunState, log_holder: dict) -> int:
     scheduler = build_scheduler(optimizer, train_cfg["lr_scheduler"], int(train_cfg["warmup_steps"]), total_steps)
     engine, _, _, _ = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
                                            config=ds_config, dist_init_required=False)
+    skip_single_rank_allreduce(engine, world, zero_stage)
 
     # ---------------------------------------------------------------- resume
     resumed_from = None
