@@ -195,3 +195,61 @@ def test_zero3_two_processes_save_full_weights(make_config):
     assert set(state) == set(reference)
     for key, value in reference.items():
         assert torch.equal(state[key], value.float()), key
+
+
+def test_wandb_offline_logs_scalars_and_never_writes_the_key(make_config):
+    import os
+    import subprocess
+
+    from helpers import engine_env, torchrun_argv, write_run_files
+
+    config = make_config({"training": {"skip_evaluation": True, "max_steps": 2, "save_steps": 2},
+                          "wandb": {"enabled": True, "mode": "offline"}})
+    out = Path(config["training"]["output_dir"])
+    resolved, ds = write_run_files(config, out)
+    env = engine_env()
+    secret = "wandb-secret-value-1234567890"
+    env["WANDB_API_KEY"] = secret
+    result = subprocess.run(torchrun_argv(1, resolved, ds), env=env, capture_output=True, text=True, timeout=600)
+    assert_ok(result)
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and list(runs[0].glob("*.wandb"))
+    for root, _, files in os.walk(out):
+        for name in files:
+            assert secret.encode() not in (Path(root) / name).read_bytes(), Path(root) / name
+    assert secret not in result.stdout + result.stderr
+
+
+def test_sigterm_finishes_the_step_saves_and_exits_130(make_config):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from helpers import PYTHON, REPO, engine_env, free_port, write_run_files
+
+    config = make_config({"training": {"skip_evaluation": True, "max_steps": 400, "save_steps": 1000}})
+    out = Path(config["training"]["output_dir"])
+    resolved, ds = write_run_files(config, out)
+    env = engine_env()
+    env.update({"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(free_port())})
+    proc = subprocess.Popen([PYTHON, "-m", "qc_engine.train", "--resolved", str(resolved), "--ds-config", str(ds)],
+                            env=env, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None:
+            if (out / "logs" / "events.jsonl").exists() and any(e["event"] == "step" for e in read_events(out)):
+                break
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-3000:]
+    events = read_events(out)
+    end = events[-1]
+    assert (end["status"], end["exit_code"]) == ("interrupted", 130) and 1 <= end["step"] < 400
+    assert complete_checkpoints(out) == [f"checkpoint-{end['step']}"]
+    assert not list(out.glob(".checkpoint-*"))
