@@ -3,15 +3,16 @@
 import { spawn as nodeSpawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { PROJECT_ROOT, projectPython } from "../util/python.ts";
 import { UserError } from "../util/errors.ts";
 import { parseEngineLine, type EvalEngineEvent, type SummaryEvent } from "./protocol.ts";
 
-export const REPO_ROOT = resolve(import.meta.dir, "../..");
+export const REPO_ROOT = PROJECT_ROOT;
 
-/** The engine's Python: $QC_PYTHON, else the project's .venv. */
+/** The engine's Python: the project's one answer (lib/util/python.ts). */
 export function defaultPython(env: Record<string, string | undefined> = process.env): string {
-  return env.QC_PYTHON || join(REPO_ROOT, ".venv", "bin", "python");
+  return projectPython({ env });
 }
 
 export interface EvaluateArgvParams {
@@ -131,7 +132,7 @@ export async function runEvaluateEngine(params: RunEngineParams): Promise<RunEng
   } catch (err) {
     throw new UserError(`could not start the evaluation engine (${params.argv[0]}): ${(err as Error).message}`, {
       exitCode: 1,
-      hint: "run 'bash scripts/setup.sh' to create .venv, or set QC_PYTHON",
+      hint: "run 'bash scripts/setup.sh' to create .venv, or set QC_PYTHON_BIN",
     });
   }
   await Promise.all([readStdout, readStderr]);
