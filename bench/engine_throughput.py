@@ -39,6 +39,7 @@ def parse_args():
     p.add_argument("--batch", type=int, default=16, help="micro-batch size (the demo's)")
     p.add_argument("--zero-stage", type=int, default=2)
     p.add_argument("--hidden", type=int, default=64, help="hidden size of the tiny model (text and vision)")
+    p.add_argument("--zero-extra", default="{}", help="JSON merged into zero_optimization (e.g. '{\"contiguous_gradients\": false}')")
     p.add_argument("--skip-demo", action="store_true", help="only the throughput comparison")
     return p.parse_args()
 
@@ -78,7 +79,8 @@ def throughput(args, work: Path) -> dict:
     engine_opt = build_optimizer(engine_model, lr, 0.0)
     engine_sched = build_scheduler(engine_opt, "cosine", 10, total_steps)
     ds_config = {"train_micro_batch_size_per_gpu": args.batch, "gradient_accumulation_steps": 1,
-                 "gradient_clipping": 1.0, "zero_optimization": {"stage": args.zero_stage},
+                 "gradient_clipping": 1.0,
+                 "zero_optimization": {"stage": args.zero_stage, **json.loads(args.zero_extra)},
                  "bf16": {"enabled": False}, "fp16": {"enabled": False}, "steps_per_print": 10**9}
     engine, _, _, _ = deepspeed.initialize(model=engine_model, optimizer=engine_opt, lr_scheduler=engine_sched,
                                            config=ds_config, dist_init_required=False)
