@@ -59,6 +59,25 @@ def torch_dtype_for(precision: str) -> torch.dtype:
     return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
 
 
+def _quiet_load_report():
+    """transformers prints a load report for every from_pretrained; the expected one (lm_head unused,
+    score new) is noise. Real problems (missing backbone weights) are raised by build_classifier."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def quiet():
+        from transformers.utils import logging as hf_logging
+
+        previous = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            yield
+        finally:
+            hf_logging.set_verbosity(previous)
+
+    return quiet()
+
+
 def build_classifier(
     pretrained: str | Path,
     class_names: list[str],
@@ -79,9 +98,17 @@ def build_classifier(
     config.id2label = {i: name for i, name in enumerate(class_names)}
     config.label2id = {name: i for i, name in enumerate(class_names)}
     config.classifier_pooling = pooling
-    model = Qwen2_5_VLForImageClassification.from_pretrained(
-        str(pretrained), config=config, dtype=torch_dtype_for(precision), trust_remote_code=trust_remote_code
-    )
+    with _quiet_load_report():
+        model, loading = Qwen2_5_VLForImageClassification.from_pretrained(
+            str(pretrained), config=config, dtype=torch_dtype_for(precision), trust_remote_code=trust_remote_code,
+            output_loading_info=True,
+        )
+    missing = sorted(k for k in loading.get("missing_keys", []) if not k.startswith("score."))
+    if missing:
+        raise ModelFolderError(
+            f"model.pretrained_name: {pretrained} lacks {len(missing)} Qwen2.5-VL backbone weight(s), e.g. "
+            f"{', '.join(missing[:3])}; is it a Qwen2.5-VL checkpoint?"
+        )
     model.config.architectures = [Qwen2_5_VLForImageClassification.__name__]
     model.config.auto_map = dict(AUTO_MAP)
     if freeze_vision_tower:

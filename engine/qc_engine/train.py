@@ -204,7 +204,7 @@ def run(args, state: RunState, log_holder: dict) -> int:
     from .evaluation import eval_forward_passes, evaluate, seeded_subset
     from .events import EventLog, start_wandb
     from .metrics import SCALAR_METRICS, scalar_metrics
-    from .model import build_classifier, load_processing, save_hf_model, torch_dtype_for
+    from .model import ModelFolderError, build_classifier, load_processing, save_hf_model, torch_dtype_for
 
     t_start = time.time()
     config, config_hash, ds_config = load_run_config(args.resolved, args.ds_config)
@@ -292,12 +292,22 @@ def run(args, state: RunState, log_holder: dict) -> int:
         import transformers
 
         transformers.logging.set_verbosity_error()
-    model = build_classifier(
-        model_cfg["pretrained_name"], class_names, pooling=model_cfg.get("pooling", "last_token"),
-        freeze_vision_tower=bool(model_cfg.get("freeze_vision_tower")), precision=precision,
-        trust_remote_code=bool(model_cfg.get("trust_remote_code")),
-        gradient_checkpointing=bool(train_cfg.get("gradient_checkpointing")), seed=seed,
-    )
+    # ZeRO-3: transformers builds the model inside deepspeed.zero.Init (each rank holds only its shard)
+    # while this object is alive.
+    zero3_init = None
+    if zero_stage == 3:
+        from transformers.integrations import HfDeepSpeedConfig
+
+        zero3_init = HfDeepSpeedConfig(ds_config)
+    try:
+        model = build_classifier(
+            model_cfg["pretrained_name"], class_names, pooling=model_cfg.get("pooling", "last_token"),
+            freeze_vision_tower=bool(model_cfg.get("freeze_vision_tower")), precision=precision,
+            trust_remote_code=bool(model_cfg.get("trust_remote_code")),
+            gradient_checkpointing=bool(train_cfg.get("gradient_checkpointing")), seed=seed,
+        )
+    except ModelFolderError as exc:
+        raise BadInput(str(exc)) from exc
     tokenizer, image_processor = load_processing(model_cfg["pretrained_name"], data_cfg["image_min_pixels"],
                                                  data_cfg["image_max_pixels"], bool(model_cfg.get("trust_remote_code")))
     collator = ClassifierCollator(tokenizer, image_processor, data_cfg.get("prompt", ""))

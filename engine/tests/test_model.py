@@ -66,3 +66,17 @@ def test_backbone_weights_come_from_the_pretrained_folder(tiny_model_dir):
 def test_missing_model_folder_is_a_clear_error(tmp_path):
     with pytest.raises(ModelFolderError, match="does not exist.*build_tiny_model"):
         build_classifier(tmp_path / "nope", NAMES)
+
+
+def test_folder_without_backbone_weights_is_refused(tiny_model_dir, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    state = load_file(str(broken / "model.safetensors"))
+    save_file({k: v for k, v in state.items() if not k.startswith("visual.")}, str(broken / "model.safetensors"),
+              metadata={"format": "pt"})
+    with pytest.raises(ModelFolderError, match=r"lacks \d+ Qwen2.5-VL backbone weight\(s\), e.g. model.visual"):
+        build_classifier(broken, NAMES)

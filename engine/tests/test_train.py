@@ -186,6 +186,12 @@ def test_zero3_two_processes_save_full_weights(make_config):
                                        "per_device_batch_size": 4}, "deepspeed": {"zero_stage": 3}})
     out = Path(config["training"]["output_dir"])
     assert_ok(run_train(config, out, nproc=2))
+    # same start as ZeRO-2: the backbone loaded inside zero.Init has the pretrained weights and the same head
+    zero2 = make_config({"training": {"skip_evaluation": True, "max_steps": 2, "save_steps": 2,
+                                      "per_device_batch_size": 4}}, out_name="zero2")
+    assert_ok(run_train(zero2, Path(zero2["training"]["output_dir"]), nproc=2))
+    l3, l2 = step_losses(read_events(out)), step_losses(read_events(Path(zero2["training"]["output_dir"])))
+    assert l3[1] == pytest.approx(l2[1], abs=1e-5) and l3[2] == pytest.approx(l2[2], abs=1e-4)
     ckpt = out / "checkpoint-2"
     info = json.loads((ckpt / "training_info.json").read_text())
     assert info["zero_stage"] == 3 and info["world_size"] == 2
