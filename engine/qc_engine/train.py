@@ -189,6 +189,32 @@ def train_step(engine, optimizer, micro_batches, device, dtype, label_smoothing:
     return loss_sum / len(micro_batches), lr, (float(grad_norm) if grad_norm is not None else None)
 
 
+def load_checkpoint_weights(engine, ckpt_dir: Path, step: int, zero_stage: int) -> str:
+    """Put a checkpoint's model weights into the engine (every rank calls it): from its DeepSpeed state,
+    or from hf_model/ when the checkpoint was slimmed (retention may strip deepspeed/ from old ones)."""
+    import deepspeed
+    import torch
+
+    from . import dist as qd
+    from .checkpoint import deepspeed_tag
+    from .model import load_hf_classifier
+
+    if (ckpt_dir / "deepspeed" / deepspeed_tag(step)).is_dir():
+        engine.load_checkpoint(str(ckpt_dir / "deepspeed"), tag=deepspeed_tag(step), load_optimizer_states=False,
+                               load_lr_scheduler_states=False, load_module_only=True)
+        return "deepspeed"
+    params = list(engine.module.parameters())
+    dtype = params[0].dtype if params else torch.float32
+    state = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict()
+    if zero_stage == 3:
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=0):
+            if qd.is_main():
+                engine.module.load_state_dict(state)
+    else:
+        engine.module.load_state_dict(state)
+    return "hf_model"
+
+
 # ==================================================================== the run
 
 def run(args, state: RunState, log_holder: dict) -> int:
@@ -545,9 +571,7 @@ def run(args, state: RunState, log_holder: dict) -> int:
         if bool(eval_cfg.get("eval_best_model_only")) and state.best_checkpoint:
             target = Path(state.best_checkpoint)
             if state.best_step != state.step:
-                engine.load_checkpoint(str(target / "deepspeed"), tag=deepspeed_tag(state.best_step),
-                                       load_optimizer_states=False, load_lr_scheduler_states=False,
-                                       load_module_only=True)
+                load_checkpoint_weights(engine, target, state.best_step, zero_stage)
         metrics = run_eval("full")
         evaluated_step = state.best_step if target != out / f"checkpoint-{state.step}" else state.step
         if qd.is_main():
