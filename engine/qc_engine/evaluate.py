@@ -647,15 +647,14 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
         traceback.print_exc()
         emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=code)
+    if code == EXIT_OK:
+        qd.barrier()  # every rank is done with collectives before any leaves
     sys.stdout.flush()
     sys.stderr.flush()
-    if code == EXIT_OK:
-        import torch.distributed as tdist
-
-        if tdist.is_initialized():
-            tdist.destroy_process_group()
-        return code
-    os._exit(code)  # never hang in a collective the other ranks will not join
+    # os._exit, as in train.py: on failure never hang in a collective the other ranks will not join;
+    # on success skip interpreter teardown, where gloo communication threads can abort the process
+    # ("terminate called without an active exception", SIGABRT) after all the work was written.
+    os._exit(code)
 
 
 if __name__ == "__main__":
