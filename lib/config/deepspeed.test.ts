@@ -37,3 +37,19 @@ test("CPU: fp32, no bf16; offloads only where ZeRO allows them", () => {
   const fp16 = buildDeepSpeedConfig({ config: configWith("training:\n  precision: fp16\n"), hasGpu: true });
   expect((fp16.fp16 as any).enabled).toBe(true);
 });
+
+test("ZeRO gradient buffers: off on the CPU, DeepSpeed's defaults (keys absent) on a GPU", () => {
+  for (const stage of [1, 2, 3]) {
+    const config = configWith(`deepspeed:\n  zero_stage: ${stage}\n`);
+    const cpu = buildDeepSpeedConfig({ config, hasGpu: false }).zero_optimization as any;
+    expect(cpu.stage).toBe(stage);
+    expect(cpu.contiguous_gradients).toBe(false);
+    expect(cpu.overlap_comm).toBe(false);
+    const gpu = buildDeepSpeedConfig({ config, hasGpu: true }).zero_optimization as any;
+    expect(gpu.stage).toBe(stage);
+    expect("contiguous_gradients" in gpu).toBe(false);
+    expect("overlap_comm" in gpu).toBe(false);
+  }
+  const zero0 = buildDeepSpeedConfig({ config: configWith("deepspeed:\n  zero_stage: 0\n"), hasGpu: false }).zero_optimization as any;
+  expect(zero0).toEqual({ stage: 0 });
+});
