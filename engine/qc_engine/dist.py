@@ -78,3 +78,19 @@ def all_gather_tensor(t: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(t) for _ in range(world_size())]
     dist.all_gather(parts, t.contiguous())
     return torch.cat(parts, dim=0)
+
+
+def exit_process(code: int, ok_code: int = 0) -> None:
+    """Leave the process now with `code`: barrier on success, flush stdout/stderr, os._exit.
+
+    On success every rank waits for the others (all collectives done) before any leaves; on failure
+    nobody waits, so a rank never hangs in a collective the others will not join. os._exit skips
+    interpreter teardown, where gloo/DeepSpeed communication threads can abort the process
+    ("terminate called without an active exception", SIGABRT, seen about 1 run in 15 under ZeRO-3)
+    and turn finished work into a torchrun failure. Callers close their own files first.
+    """
+    if code == ok_code:
+        barrier()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

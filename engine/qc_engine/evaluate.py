@@ -647,14 +647,7 @@ def main(argv=None) -> int:
     except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
         traceback.print_exc()
         emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=code)
-    if code == EXIT_OK:
-        qd.barrier()  # every rank is done with collectives before any leaves
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # os._exit, as in train.py: on failure never hang in a collective the other ranks will not join;
-    # on success skip interpreter teardown, where gloo communication threads can abort the process
-    # ("terminate called without an active exception", SIGABRT) after all the work was written.
-    os._exit(code)
+    qd.exit_process(code, ok_code=EXIT_OK)  # barrier on success, flush, os._exit (see dist.py)
 
 
 if __name__ == "__main__":

@@ -617,17 +617,9 @@ def main(argv=None) -> int:
     events = holder.get("events")
     if events is not None:
         events.close()
-    if code == EXIT_OK:
-        from . import dist as qd
+    from . import dist as qd
 
-        qd.barrier()  # every rank is done with collectives before any leaves
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # os._exit: on failure never hang in a collective that other ranks will not join; on success skip
-    # interpreter teardown, where gloo/DeepSpeed communication threads can abort the process
-    # ("terminate called without an active exception", seen about 1 run in 15 under ZeRO-3) and turn
-    # a completed run into a torchrun failure. Every file is closed and flushed at this point.
-    os._exit(code)
+    qd.exit_process(code, ok_code=EXIT_OK)
 
 
 def _finish(holder, state: RunState, status: str, code: int) -> None:
