@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Every test: codegen freshness, TypeScript unit/CLI/end-to-end tests (bun test), engine tests (pytest).
-# Installs what is missing first. QC_TEST_FAST=1 skips the tests marked slow.
+# Every test: codegen freshness, type check, engine tests (pytest), TypeScript unit/CLI/end-to-end
+# tests (bun test). Installs what is missing first. QC_TEST_FAST=1 skips the tests marked slow.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 export PATH="$PWD/node_modules/.bin:$PATH"
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
 fail=0
 step() { printf '\n=== %s ===\n' "$*"; }
 
@@ -12,15 +14,24 @@ step "codegen is fresh"
 bun run codegen --check || fail=1
 
 step "typecheck"
-node_modules/.bin/tsc -p tsconfig.json || fail=1
+tsc -p tsconfig.json && echo "tsc: no type errors" || fail=1
 
 step "engine tests (pytest)"
 pytest_args=(-q engine/tests)
 [ "${QC_TEST_FAST:-0}" = 1 ] && pytest_args+=(-m "not slow")
-PYTHONPATH=engine DS_ACCELERATOR=cpu .venv/bin/python -m pytest "${pytest_args[@]}" || fail=1
+PYTHONPATH=engine DS_ACCELERATOR=cpu .venv/bin/python -m pytest "${pytest_args[@]}" 2>&1 | tee "$logs/pytest.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
 
 step "TypeScript tests (bun test)"
-bun test || fail=1
+bun test 2>&1 | tee "$logs/bun.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || fail=1
 
-if [ $fail -ne 0 ]; then echo "TESTS FAILED"; exit 1; fi
-echo "ALL TESTS PASSED"
+# One closing line over both runners.
+count() { local n; n=$(grep -Eo "$1" "$2" | tail -1 | grep -Eo '[0-9]+' | head -1); echo "${n:-0}"; }
+passed=$(( $(count '[0-9]+ passed' "$logs/pytest.log") + $(count '^ *[0-9]+ pass$' "$logs/bun.log") ))
+failed=$(( $(count '[0-9]+ failed' "$logs/pytest.log") + $(count '^ *[0-9]+ fail$' "$logs/bun.log") ))
+skipped=$(( $(count '[0-9]+ (skipped|deselected)' "$logs/pytest.log") + $(count '^ *[0-9]+ skip$' "$logs/bun.log") ))
+[ $fail -ne 0 ] && [ $failed -eq 0 ] && failed=1 # a step failed outside the counted tests
+echo
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+exit $fail
