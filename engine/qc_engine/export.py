@@ -463,11 +463,6 @@ class WriteWatcher(threading.Thread):
 def write_hf_folder(tmp: Path, config, dtype, weights: dict, tokenizer, image_processor, source_dir: Path,
                     max_shard_size: int, report: Reporter) -> None:
     """The engine's own save_hf_model, with the weights given and the shard size asked for."""
-    import functools
-    import inspect
-
-    import torch
-
     from .model import save_hf_model
 
     model = skeleton(config, dtype)  # config + class only: the weights come from `weights`
@@ -476,12 +471,8 @@ def write_hf_folder(tmp: Path, config, dtype, weights: dict, tokenizer, image_pr
     watcher.start()
     try:
         fault("write")
-        kwargs = dict(tokenizer=tokenizer, image_processor=image_processor, state_dict=weights, source_dir=source_dir)
-        if "max_shard_size" in inspect.signature(save_hf_model).parameters:
-            save_hf_model(tmp, model, max_shard_size=max_shard_size, **kwargs)
-        else:  # until save_hf_model takes max_shard_size: bind it to this (throw-away) model's save_pretrained
-            model.save_pretrained = functools.partial(model.save_pretrained, max_shard_size=max_shard_size)
-            save_hf_model(tmp, model, **kwargs)
+        save_hf_model(tmp, model, tokenizer=tokenizer, image_processor=image_processor, state_dict=weights,
+                      source_dir=source_dir, max_shard_size=max_shard_size)
     finally:
         watcher.stop.set()
         watcher.join()

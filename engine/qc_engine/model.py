@@ -125,16 +125,20 @@ def save_hf_model(
     image_processor=None,
     state_dict: dict | None = None,
     source_dir: str | Path | None = None,
+    max_shard_size: int | str | None = None,
 ) -> Path:
     """Write hf_model/: config.json (id2label, auto_map), model.safetensors, modeling file, processor files.
 
     `state_dict` overrides the model's own (e.g. gathered from ZeRO-3 shards); `model` gives the config.
+    `max_shard_size` (bytes or "5GB"): larger weights are split into model-0000i-of-0000n.safetensors
+    + model.safetensors.index.json; None keeps save_pretrained's default.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.config.auto_map = dict(AUTO_MAP)
     model.config.architectures = [Qwen2_5_VLForImageClassification.__name__]
-    model.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True)
+    shard = {} if max_shard_size is None else {"max_shard_size": max_shard_size}
+    model.save_pretrained(out_dir, state_dict=state_dict, safe_serialization=True, **shard)
     shutil.copyfile(MODELING_FILE, out_dir / MODELING_FILE.name)
     if tokenizer is not None:
         tokenizer.save_pretrained(out_dir)

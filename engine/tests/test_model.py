@@ -80,3 +80,21 @@ def test_folder_without_backbone_weights_is_refused(tiny_model_dir, tmp_path):
               metadata={"format": "pt"})
     with pytest.raises(ModelFolderError, match=r"lacks \d+ Qwen2.5-VL backbone weight\(s\), e.g. model.visual"):
         build_classifier(broken, NAMES)
+
+
+def test_save_hf_model_shards_to_max_shard_size_and_reloads(tiny_model_dir, tmp_path):
+    from qc_engine.model import load_state_dict_file
+
+    model = build_classifier(tiny_model_dir, NAMES, seed=0).eval()
+    whole = save_hf_model(tmp_path / "whole", model)
+    assert (whole / "model.safetensors").is_file() and not (whole / "model.safetensors.index.json").exists()
+    limit = 200_000
+    sharded = save_hf_model(tmp_path / "sharded", model, max_shard_size=limit)
+    index = json.loads((sharded / "model.safetensors.index.json").read_text())
+    shards = sorted(set(index["weight_map"].values()))
+    assert len(shards) > 1 and not (sharded / "model.safetensors").exists()
+    largest_tensor = max(t.numel() * t.element_size() for t in model.state_dict().values())
+    for name in shards:  # a shard exceeds the limit only by one tensor too big to split
+        assert (sharded / name).stat().st_size <= max(limit, largest_tensor) + 100_000, name
+    a, b = load_state_dict_file(whole), load_state_dict_file(sharded)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
