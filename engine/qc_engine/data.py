@@ -21,7 +21,18 @@ SYSTEM_PROMPT = "You are a helpful assistant."
 
 
 class DataError(ValueError):
-    """Bad input data detected before training (exit code 2)."""
+    """Bad input data detected before training (exit code 2).
+
+    str() is the problem (naming file:line); `hint` the fix, which depends on the caller (training can
+    skip bad lines, evaluation cannot), so each caller prints the hint it means.
+    """
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
+
+
+SKIP_HINT = "fix the data or set data.on_bad_sample: skip"
 
 
 @dataclass(frozen=True)
@@ -168,7 +179,7 @@ def read_jsonl(path: str | Path, class_names: list[str], on_bad_sample: str = "e
     messages = [msg for _, msg in sorted(problems)]
     if messages and on_bad_sample == "error":
         more = f" (and {len(messages) - 1} more bad line(s))" if len(messages) > 1 else ""
-        raise DataError(f"{messages[0]}{more}; fix the data or set data.on_bad_sample: skip")
+        raise DataError(f"{messages[0]}{more}", hint=SKIP_HINT)
     return LoadedSplit(path=str(path), samples=samples, skipped=messages)
 
 

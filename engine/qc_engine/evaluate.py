@@ -225,9 +225,8 @@ def check_inputs(args, config: dict) -> dict:
                            f"{plans[0].path} ({', '.join(class_names[:5])}...); evaluate checkpoints of one run together")
     try:
         split = read_jsonl(args.data, class_names, on_bad_sample="error")
-    except DataError as exc:  # evaluation never skips bad lines: every sample must count
-        message = str(exc).replace("; fix the data or set data.on_bad_sample: skip", "; fix the evaluation file")
-        raise BadInput(f"{message} (the model's {len(class_names)} classes: "
+    except DataError as exc:  # evaluation never skips bad lines (every sample must count): its own hint
+        raise BadInput(f"{exc}; fix the evaluation file (the model's {len(class_names)} classes: "
                        f"{', '.join(class_names[:10])}{'...' if len(class_names) > 10 else ''})") from None
     if not split.samples:
         raise BadInput(f"{args.data}: no samples to evaluate")

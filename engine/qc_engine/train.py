@@ -301,10 +301,10 @@ def run(args, state: RunState, log_holder: dict) -> int:
             checked = {"ok": True, "class_names": class_names, "train": train_split, "val": val_split,
                        "resume": str(resume.path) if resume else None}
         except (DataError, ResumeError, ValueError) as exc:
-            checked = {"ok": False, "message": str(exc)}
+            checked = {"ok": False, "message": str(exc), "hint": getattr(exc, "hint", None)}
     checked = qd.broadcast_object(checked)
     if not checked["ok"]:
-        raise BadInput(checked["message"])
+        raise BadInput(checked["message"], hint=checked["hint"])
     class_names = checked["class_names"]
     train_split, val_split = checked["train"], checked["val"]
     for split in (train_split, val_split):
@@ -592,7 +592,11 @@ def run(args, state: RunState, log_holder: dict) -> int:
 
 
 class BadInput(Exception):
-    pass
+    """Bad input found before training (exit 2); `hint` says how to fix it."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.hint = hint
 
 
 # ==================================================================== entry point
@@ -609,7 +613,7 @@ def main(argv=None) -> int:
         _finish(holder, state, "interrupted", code)
     except BadInput as exc:
         code = EXIT_BAD_INPUT
-        _report_error(holder, f"error: {exc}", code, state)
+        _report_error(holder, f"error: {exc}", code, state, hint=exc.hint)
     except Exception as exc:  # noqa: BLE001 - any failure ends the run with an error event
         code = EXIT_FAILED
         traceback.print_exc()
@@ -633,17 +637,20 @@ def _finish(holder, state: RunState, status: str, code: int) -> None:
     events.line(f"stopped at step {state.step} ({status})")
 
 
-def _report_error(holder, message: str, code: int, state: RunState) -> None:
+def _report_error(holder, message: str, code: int, state: RunState, hint: str | None = None) -> None:
     from . import dist as qd
 
     if qd.is_main():
         print(message if message.startswith("error:") else f"error: {message}", file=sys.stderr, flush=True)
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr, flush=True)
     events = holder.get("events")
     if events is None and qd.is_main():
         # Failed before the event log was opened: nothing else to do than the message above.
         return
     if events is not None:
-        events.emit("error", message=message.removeprefix("error: "), exit_code=code)
+        events.emit("error", message=message.removeprefix("error: "), exit_code=code,
+                    **({"hint": hint} if hint else {}))
         from .evaluation import eval_forward_passes
 
         events.emit("end", status="failed", step=state.step, best_checkpoint=state.best_checkpoint,

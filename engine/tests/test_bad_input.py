@@ -16,8 +16,11 @@ def test_malformed_line_exits_2_naming_file_and_line(make_config, tmp_path, smal
     result = run_engine_direct(config, out)
     assert result.returncode == 2, result.stderr[-3000:]
     assert f"error: {bad}:5: malformed JSON" in result.stderr
+    assert "hint: fix the data or set data.on_bad_sample: skip" in result.stderr  # the training hint, on its own line
     events = read_events(out)
     assert events[-2]["event"] == "error" and f"{bad}:5" in events[-2]["message"] and events[-2]["exit_code"] == 2
+    assert events[-2]["hint"] == "fix the data or set data.on_bad_sample: skip"
+    assert "on_bad_sample" not in events[-2]["message"]
     assert (events[-1]["event"], events[-1]["status"], events[-1]["exit_code"]) == ("end", "failed", 2)
     assert not list(out.glob("checkpoint-*"))
 

@@ -378,4 +378,6 @@ def test_bad_inputs_are_named(trained, tmp_path, case):
     before = tree_snapshot(run)
     message = in_process(checkpoints, data, resolved, tmp_path)
     assert expect in message, message
+    if case in ("bad_json_line", "label_out_of_range", "unknown_class_name"):  # evaluation never skips lines
+        assert "fix the evaluation file" in message and "on_bad_sample" not in message, message
     assert tree_snapshot(run) == before and not (tmp_path / "s.json").exists()
