@@ -10,7 +10,8 @@ the DeepSpeed state (deferred checkpoints). Every sample is counted exactly once
 number of ranks (padded sampler + gather + filter).
 
 Writes, per checkpoint (rank 0, atomically, only after every input check passed):
-  eval_results.json  merged; key "full:<first 16 hex of the set's content hash>"
+  eval_results.json  merged; key "full:<first 16 hex of the set's content hash>" (qc_engine/eval_results.py,
+                     the scheme training uses too: its full evaluation at the end is recognised here)
   predictions.jsonl  one line per sample (image, label, prediction, probability, ...); lines of
                      other evaluation sets (other eval_key) are kept
 A checkpoint already evaluated on the same set with the same preprocessing is skipped unless --force.
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -33,10 +33,11 @@ import sys
 import tempfile
 import time
 import traceback
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
+
+from .eval_results import (eval_entry, eval_key_for, eval_set_sha256, json_safe as _json_safe,  # noqa: F401
+                           prediction_lines, preprocessing_settings, write_eval_results, write_text_atomic)
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 SPLIT = "full"
@@ -65,18 +66,6 @@ def parse_args(argv):
 
 # ==================================================================== output (rank 0)
 
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def emit(event: str, **fields) -> None:
     """One protocol line on stdout, rank 0 only."""
     from . import dist as qd
@@ -84,15 +73,6 @@ def emit(event: str, **fields) -> None:
     if qd.is_main():
         sys.stdout.write(json.dumps({"event": event, "time": time.time(), **_json_safe(fields)}) + "\n")
         sys.stdout.flush()
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 # ==================================================================== inputs: checkpoints, classes, data
@@ -174,38 +154,6 @@ def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
     return CheckpointPlan(path=path, step=step, info=info, source=source, class_names=class_names)
 
 
-def preprocessing_settings(config: dict) -> dict:
-    data = config["data"]
-    return {"prompt": data.get("prompt", ""), "image_min_pixels": int(data["image_min_pixels"]),
-            "image_max_pixels": int(data["image_max_pixels"])}
-
-
-def _image_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def eval_set_sha256(samples) -> str:
-    """The evaluation set's content hash: labels and image bytes in order (not paths, not the JSONL text).
-
-    The same images and labels give the same hash wherever they live; two sets that differ in any
-    image or label never share it.
-    """
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        image_hashes = list(pool.map(_image_sha256, [s.image for s in samples]))
-    digest = hashlib.sha256()
-    for sample, image_hash in zip(samples, image_hashes):
-        digest.update(f"{sample.label}\t{image_hash}\n".encode())
-    return digest.hexdigest()
-
-
-def eval_key_for(data_sha256: str) -> str:
-    return f"{SPLIT}:{data_sha256[:16]}"
-
-
 def check_inputs(args, config: dict) -> dict:
     """Everything that can be wrong with the input, checked before anything is loaded or written."""
     from .checkpoint import read_json
@@ -231,7 +179,7 @@ def check_inputs(args, config: dict) -> dict:
     if not split.samples:
         raise BadInput(f"{args.data}: no samples to evaluate")
     data_sha = eval_set_sha256(split.samples)
-    key = eval_key_for(data_sha)
+    key = eval_key_for(data_sha, SPLIT)
     settings = preprocessing_settings(config)
     for plan in plans:
         entry = (read_json(plan.path / "eval_results.json") or {}).get(key)
@@ -461,51 +409,14 @@ def run_model(model, cache: BatchCache, device, dtype, plan: CheckpointPlan):
     return logits[order], labels[order], indices[order]
 
 
-def prediction_lines(logits, labels, indices, samples, class_names, key: str) -> list[str]:
-    import numpy as np
-
-    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
-    probs = np.exp(shifted)
-    probs /= probs.sum(axis=1, keepdims=True)
-    top = np.argsort(-logits, axis=1, kind="stable")[:, :5]
-    lines = []
-    for row, (label, index) in enumerate(zip(labels, indices)):
-        pred = int(top[row, 0])
-        lines.append(json.dumps({
-            "eval_key": key, "index": int(index), "image": samples[int(index)].image,
-            "label": class_names[int(label)], "label_id": int(label),
-            "prediction": class_names[pred], "prediction_id": pred,
-            "probability": float(probs[row, pred]), "label_probability": float(probs[row, int(label)]),
-            "correct": pred == int(label),
-            "top5": [int(t) for t in top[row]], "top5_probability": [float(probs[row, t]) for t in top[row]],
-        }))
-    return lines
-
-
 def write_results(plan: CheckpointPlan, checked: dict, metrics: dict, lines: list[str], extra: dict) -> dict:
     """Merge eval_results.json and predictions.jsonl (rank 0), atomically; returns the entry."""
-    from .checkpoint import read_json, write_json_atomic
-
-    key = checked["eval_key"]
-    predictions = plan.path / "predictions.jsonl"
-    kept = []
-    if predictions.is_file():
-        for raw in predictions.read_text(encoding="utf-8").splitlines():
-            try:
-                if json.loads(raw).get("eval_key") != key:
-                    kept.append(raw)
-            except (ValueError, AttributeError):
-                continue
-    write_text_atomic(predictions, "".join(line + "\n" for line in kept + lines))
-    entry = {"split": SPLIT, "data": str(Path(extra["data"]).resolve()), "data_sha256": checked["data_sha256"],
-             "jsonl_sha256": checked["jsonl_sha256"], "num_samples": metrics["num_samples"], "step": plan.step,
-             "metrics": metrics, "evaluated_at": datetime.now(timezone.utc).isoformat(),
-             "preprocessing": checked["preprocessing"], "weights": plan.source, "world_size": extra["world_size"],
-             "batch_size": extra["batch_size"], "precision": extra["precision"], "predictions": predictions.name}
-    results = read_json(plan.path / "eval_results.json")
-    results = results if isinstance(results, dict) else {}
-    results[key] = _json_safe(entry)
-    write_json_atomic(plan.path / "eval_results.json", results)
+    entry = eval_entry(split=SPLIT, data=extra["data"], data_sha256=checked["data_sha256"],
+                       jsonl_sha256=checked["jsonl_sha256"], metrics=metrics, step=plan.step,
+                       preprocessing=checked["preprocessing"], weights=plan.source, world_size=extra["world_size"],
+                       batch_size=extra["batch_size"], precision=extra["precision"],
+                       predictions="predictions.jsonl", seconds=extra.get("seconds"))
+    write_eval_results(plan.path, checked["eval_key"], entry, lines)
     return entry
 
 
@@ -605,7 +516,7 @@ def run(args) -> int:
             metrics["labels"] = list(class_names)
             if qd.is_main():
                 lines = prediction_lines(logits, labels, indices, samples, class_names, checked["eval_key"])
-                write_results(plan, checked, metrics, lines, extra)
+                write_results(plan, checked, metrics, lines, {**extra, "seconds": seconds})
             qd.barrier()
             images_per_s = len(samples) / max(seconds, 1e-9)
             emit("checkpoint_done", path=str(plan.path), step=plan.step, metrics=scalar_metrics(metrics),

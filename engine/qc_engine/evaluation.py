@@ -73,10 +73,18 @@ def predict(model, dataset: ImageClassificationDataset, indices: list[int], coll
     return logits[order], labels[order], idx[order]
 
 
+def evaluate_with_predictions(model, dataset: ImageClassificationDataset, indices: list[int], collator, batch_size: int,
+                              device, class_names: list[str] | None = None, dtype=None, num_workers: int = 0,
+                              detailed: bool = True):
+    """evaluate() that also returns what it predicted: (metrics, logits, labels, dataset indices), in index order."""
+    logits, labels, idx = predict(model, dataset, indices, collator, batch_size, device, dtype, num_workers)
+    if len(np.unique(idx)) != len(indices) or len(idx) != len(indices):
+        raise RuntimeError(f"evaluation counted {len(np.unique(idx))} samples, expected {len(indices)}")
+    return classification_metrics(logits, labels, class_names, detailed=detailed), logits, labels, idx
+
+
 def evaluate(model, dataset: ImageClassificationDataset, indices: list[int], collator, batch_size: int, device,
              class_names: list[str] | None = None, dtype=None, num_workers: int = 0, detailed: bool = True) -> dict:
     """Run the model over dataset[indices] on every rank; the same metrics dict on every rank."""
-    logits, labels, idx = predict(model, dataset, indices, collator, batch_size, device, dtype, num_workers)
-    if len(np.unique(idx)) != len(indices):
-        raise RuntimeError(f"evaluation counted {len(np.unique(idx))} samples, expected {len(indices)}")
-    return classification_metrics(logits, labels, class_names, detailed=detailed)
+    return evaluate_with_predictions(model, dataset, indices, collator, batch_size, device, class_names, dtype,
+                                     num_workers, detailed)[0]

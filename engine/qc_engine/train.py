@@ -43,6 +43,7 @@ class RunState:
     steps_since_save: int = 0
     last_eval_step: int | None = None
     last_eval_metrics: dict | None = None
+    last_eval_seconds: float | None = None
     last_lr: float = 0.0
     last_grad_norm: float | None = None
     last_loss: float | None = None
@@ -227,7 +228,9 @@ def run(args, state: RunState, log_holder: dict) -> int:
                              remove_stale_tmp, select_resume_checkpoint, write_json_atomic)
     from .data import (ClassifierCollator, DataError, ImageClassificationDataset, ResumableDistributedSampler,
                        file_sha256, load_class_names, read_jsonl)
-    from .evaluation import eval_forward_passes, evaluate, seeded_subset
+    from .eval_results import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_sha256, image_sha256s,
+                               prediction_lines, preprocessing_settings, write_eval_results)
+    from .evaluation import eval_forward_passes, evaluate_with_predictions, seeded_subset
     from .events import EventLog, start_wandb
     from .metrics import SCALAR_METRICS, scalar_metrics
     from .model import ModelFolderError, build_classifier, load_processing, save_hf_model, torch_dtype_for
@@ -343,7 +346,22 @@ def run(args, state: RunState, log_holder: dict) -> int:
     eval_bs = int(eval_cfg.get("batch_size") or 0) or micro_bs * 2
     partial_indices = (seeded_subset(len(val_set), int(eval_cfg.get("partial_eval_samples", 500)), seed)
                        if val_set is not None else [])
-    val_sha = file_sha256(data_cfg["val_jsonl"]) if (val_set is not None and qd.is_main()) else None
+    # Evaluation-set identities (rank 0 writes eval_results.json), the scheme of qc_engine.evaluate:
+    # key "<split>:<sha16 of labels + image bytes>", so its skip logic recognises the full evaluation.
+    eval_ids: dict = {}
+    val_jsonl_sha = None
+    if val_set is not None and qd.is_main():
+        hashed = sorted(set(range(len(val_set))) if full_eval else set(partial_indices))
+        image_hash = dict(zip(hashed, image_sha256s([val_split.samples[i] for i in hashed])))
+
+        def identity(split: str, indices) -> dict:
+            sha = eval_set_sha256([val_split.samples[i] for i in indices], [image_hash[i] for i in indices])
+            return {"data_sha256": sha, "key": eval_key_for(sha, split)}
+
+        eval_ids["partial"] = identity("partial", partial_indices)
+        if full_eval:
+            eval_ids["full"] = identity("full", range(len(val_set)))
+        val_jsonl_sha = file_sha256(data_cfg["val_jsonl"])
 
     steps_per_epoch = (len(train_set) // world) // micro_bs // grad_accum
     if steps_per_epoch < 1:
@@ -395,34 +413,39 @@ def run(args, state: RunState, log_holder: dict) -> int:
                 + (f", resumed from step {resumed_from}" if resumed_from is not None else ""))
 
     # ---------------------------------------------------------------- evaluation + checkpoint helpers
-    def run_eval(split: str) -> dict:
+    def run_eval(split: str):
+        """(metrics, (logits, labels, indices), seconds) on every rank."""
         indices = partial_indices if split == "partial" else list(range(len(val_set)))
         t0 = time.time()
-        metrics = evaluate(engine, val_set, indices, collator, eval_bs, device, class_names,
-                           dtype=dtype if dtype != torch.float32 else None, num_workers=num_workers)
-        metrics["seconds"] = round(time.time() - t0, 3)
-        return metrics
+        metrics, logits, labels, idx = evaluate_with_predictions(
+            engine, val_set, indices, collator, eval_bs, device, class_names,
+            dtype=dtype if dtype != torch.float32 else None, num_workers=num_workers)
+        metrics["labels"] = list(class_names)
+        return metrics, (logits, labels, idx), round(time.time() - t0, 3)
 
-    def eval_entry(split: str, metrics: dict, step: int) -> dict:
-        return {"split": split, "data": str(data_cfg["val_jsonl"]), "data_sha256": val_sha,
-                "num_samples": metrics["num_samples"], "step": step, "metrics": metrics,
-                "evaluated_at": datetime.now(timezone.utc).isoformat()}
+    def record_eval(ckpt_dir: Path, split: str, metrics: dict, step: int, seconds, weights: str,
+                    predicted=None) -> None:
+        """Rank 0: the eval_results.json entry (+ predictions.jsonl lines when `predicted`), as evaluate.py writes."""
+        ids = eval_ids[split]
+        entry = eval_entry(split=split, data=data_cfg["val_jsonl"], data_sha256=ids["data_sha256"],
+                           jsonl_sha256=val_jsonl_sha, metrics=metrics, step=step,
+                           preprocessing=preprocessing_settings(config), weights=weights, world_size=world,
+                           batch_size=eval_bs, precision=precision,
+                           predictions=PREDICTIONS_FILE if predicted is not None else None, seconds=seconds)
+        lines = (prediction_lines(*predicted, val_split.samples, class_names, ids["key"])
+                 if predicted is not None else None)
+        write_eval_results(ckpt_dir, ids["key"], entry, lines)
 
     def partial_eval_now() -> dict:
-        metrics = run_eval("partial")
-        state.last_eval_step, state.last_eval_metrics = state.step, metrics
+        metrics, _, seconds = run_eval("partial")
+        state.last_eval_step, state.last_eval_metrics, state.last_eval_seconds = state.step, metrics, seconds
         events.emit("eval", step=state.step, split="partial", num_samples=metrics["num_samples"],
-                    metrics=scalar_metrics(metrics), checkpoint=None, seconds=metrics["seconds"])
+                    metrics=scalar_metrics(metrics), checkpoint=None, seconds=seconds,
+                    eval_key=eval_ids.get("partial", {}).get("key"))
         events.scalars({f"eval/{k}": v for k, v in scalar_metrics(metrics).items()}, state.step)
         events.line(f"eval step {state.step} (partial, {metrics['num_samples']} samples) | "
                     + " | ".join(f"{k} {v:.4f}" for k, v in scalar_metrics(metrics).items()))
         return metrics
-
-    def merge_eval_results(ckpt_dir: Path, split: str, metrics: dict, step: int) -> None:
-        path = ckpt_dir / "eval_results.json"
-        results = read_json(path) or {}
-        results[f"{split}:{Path(data_cfg['val_jsonl']).stem}"] = eval_entry(split, metrics, step)
-        write_json_atomic(path, results)
 
     def save_checkpoint(is_final: bool) -> None:
         step = state.step
@@ -466,7 +489,7 @@ def run(args, state: RunState, log_holder: dict) -> int:
         qd.barrier()
         if qd.is_main():
             if metrics is not None:
-                merge_eval_results(tmp, "partial", metrics, step)
+                record_eval(tmp, "partial", metrics, step, state.last_eval_seconds, weights="training")
             ds_bytes, hf_bytes = dir_bytes(tmp / "deepspeed"), dir_bytes(tmp / "hf_model")
             train_loss = state.loss_sum_since_save / max(1, state.steps_since_save)
             info = {
@@ -568,16 +591,18 @@ def run(args, state: RunState, log_holder: dict) -> int:
     # ---------------------------------------------------------------- full evaluation at the end
     if full_eval:
         target = out / f"checkpoint-{state.step}"
+        weights = "training"  # the engine's weights in memory
         if bool(eval_cfg.get("eval_best_model_only")) and state.best_checkpoint:
             target = Path(state.best_checkpoint)
             if state.best_step != state.step:
-                load_checkpoint_weights(engine, target, state.best_step, zero_stage)
-        metrics = run_eval("full")
+                weights = load_checkpoint_weights(engine, target, state.best_step, zero_stage)
+        metrics, predicted, seconds = run_eval("full")
         evaluated_step = state.best_step if target != out / f"checkpoint-{state.step}" else state.step
         if qd.is_main():
-            merge_eval_results(target, "full", metrics, evaluated_step)
+            record_eval(target, "full", metrics, evaluated_step, seconds, weights, predicted)
         events.emit("eval", step=evaluated_step, split="full", num_samples=metrics["num_samples"],
-                    metrics=scalar_metrics(metrics), checkpoint=str(target), seconds=metrics["seconds"])
+                    metrics=scalar_metrics(metrics), checkpoint=str(target), seconds=seconds,
+                    eval_key=eval_ids.get("full", {}).get("key"))
         events.scalars({f"eval_full/{k}": v for k, v in scalar_metrics(metrics).items()}, state.step)
         events.line(f"full eval of {target.name} ({metrics['num_samples']} samples) | "
                     + " | ".join(f"{k} {v:.4f}" for k, v in scalar_metrics(metrics).items()))

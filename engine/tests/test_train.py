@@ -16,6 +16,15 @@ def complete_checkpoints(out: Path) -> list[str]:
                   key=lambda n: int(n.split("-")[1]))
 
 
+def run_evaluate_cli(args: list[str]):
+    import subprocess
+
+    from helpers import PYTHON, REPO, engine_env
+
+    return subprocess.run([PYTHON, "-m", "qc_engine.evaluate", "--checkpoints", *map(str, args)], env=engine_env(),
+                          capture_output=True, text=True, timeout=600, cwd=str(REPO))
+
+
 def assert_ok(result):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
@@ -56,9 +65,10 @@ def test_no_eval_run_saves_every_checkpoint_and_never_evaluates(make_config):
     assert not list(out.glob(".checkpoint-*"))
 
 
-def test_standard_run_tracks_best_and_evaluates_the_best_at_the_end(make_config):
+def test_standard_run_tracks_best_and_evaluates_the_best_at_the_end(make_config, tmp_path):
     from qc_engine.data import ClassifierCollator, ImageClassificationDataset, read_jsonl
-    from qc_engine.evaluation import evaluate
+    from qc_engine.eval_results import eval_key_for, eval_set_sha256
+    from qc_engine.evaluation import evaluate, seeded_subset
     from qc_engine.model import load_hf_classifier, load_processing
 
     config = make_config({"training": {"max_steps": 6, "save_steps": 2, "eval_steps": 3}})
@@ -67,7 +77,15 @@ def test_standard_run_tracks_best_and_evaluates_the_best_at_the_end(make_config)
     assert_ok(result)
     events = read_events(out)
     check_event_stream(events)
+    # evaluation keys: "<split>:<sha16 of labels + image bytes>" (the scheme of qc_engine.evaluate)
+    names = [str(i) for i in range(10)]
+    val_samples = read_jsonl(config["data"]["val_jsonl"], names).samples
+    full_key = eval_key_for(eval_set_sha256(val_samples))
+    subset = seeded_subset(len(val_samples), 16, config["training"]["seed"])
+    partial_key = eval_key_for(eval_set_sha256([val_samples[i] for i in subset]), "partial")
+    assert full_key.startswith("full:") and partial_key.startswith("partial:") and full_key[5:] != partial_key[8:]
     partial = [e for e in events if e["event"] == "eval" and e["split"] == "partial"]
+    assert all(e["eval_key"] == partial_key for e in partial)
     # eval_steps 3 -> step 3 and 6; saves at 2, 4, 6 need metrics of their own step -> 2 and 4 too
     assert [e["step"] for e in partial] == [2, 3, 4, 6]
     assert all(e["num_samples"] == 16 for e in partial)
@@ -85,17 +103,55 @@ def test_standard_run_tracks_best_and_evaluates_the_best_at_the_end(make_config)
         assert info["is_best"] == e["is_best"] and info["eval_metrics"]["accuracy"] == value
         assert info["metric_name"] == "accuracy"
         results = json.loads((Path(e["path"]) / "eval_results.json").read_text())
-        assert results["partial:val"]["step"] == e["step"] and results["partial:val"]["num_samples"] == 16
+        assert set(results) - {full_key} == {partial_key}  # full_key: the best one only (checked below)
+        assert results[partial_key]["step"] == e["step"] and results[partial_key]["num_samples"] == 16
+        assert results[partial_key]["split"] == "partial" and results[partial_key]["predictions"] is None
     assert json.loads((out / "best_checkpoint.json").read_text()) == {
         "path": best_path, "step": int(best_path.rsplit("-", 1)[1]), "metric": "accuracy", "value": best_value}
     full = [e for e in events if e["event"] == "eval" and e["split"] == "full"]
+    assert [e["path"] for e in saves if full_key in json.loads((Path(e["path"]) / "eval_results.json").read_text())] \
+        == [best_path]
     assert len(full) == 1 and full[0]["checkpoint"] == best_path and full[0]["num_samples"] == 24
     assert events[-1]["best_checkpoint"] == best_path and events[-1]["eval_forward_passes"] > 0
-    entry = json.loads((Path(best_path) / "eval_results.json").read_text())["full:val"]
+    assert full[0]["eval_key"] == full_key
+    entry = json.loads((Path(best_path) / "eval_results.json").read_text())[full_key]
     assert entry["split"] == "full" and entry["num_samples"] == 24 and len(entry["data_sha256"]) == 64
+    assert entry["data_sha256"].startswith(full_key[5:]) and entry["step"] == full[0]["step"]
+    assert {k: entry["metrics"][k] for k in full[0]["metrics"]} == full[0]["metrics"]
+    assert entry["preprocessing"] == {"prompt": config["data"]["prompt"], "image_min_pixels": 3136,
+                                      "image_max_pixels": 3136}
+    assert entry["predictions"] == "predictions.jsonl"
+    train_predictions = [json.loads(line) for line in (Path(best_path) / "predictions.jsonl").read_text().splitlines()]
+    assert [p["index"] for p in train_predictions] == list(range(24))
+    assert all(p["eval_key"] == full_key for p in train_predictions)
+    assert entry["metrics"]["accuracy"] == sum(p["correct"] for p in train_predictions) / 24
+
+    # qc_engine.evaluate on the best checkpoint with the same set: recognised, skipped, same metrics
+    results_file = Path(best_path) / "eval_results.json"
+    results_before = results_file.read_bytes()
+    skipped = run_evaluate_cli([best_path, "--data", config["data"]["val_jsonl"], "--resolved",
+                                str(out / "resolved_config.json"), "--out-json", str(tmp_path / "skip.json")])
+    assert skipped.returncode == 0, skipped.stderr[-3000:]
+    summary = json.loads((tmp_path / "skip.json").read_text())
+    assert summary["eval_key"] == full_key and summary["data_sha256"] == entry["data_sha256"]
+    assert [r["status"] for r in summary["results"]] == ["skipped"]
+    assert summary["results"][0]["metrics"] == entry["metrics"]
+    assert results_file.read_bytes() == results_before
+    # --force: evaluate.py's own evaluation agrees with the training's, field for field
+    forced = run_evaluate_cli([best_path, "--data", config["data"]["val_jsonl"], "--resolved",
+                               str(out / "resolved_config.json"), "--out-json", str(tmp_path / "force.json"), "--force"])
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    again = json.loads((tmp_path / "force.json").read_text())["results"][0]
+    assert again["status"] == "evaluated"
+    for name in ("accuracy", "top5_accuracy", "macro_f1", "per_class", "confusion_matrix", "num_samples", "labels"):
+        assert again["metrics"][name] == entry["metrics"][name], name
+    assert again["metrics"]["loss"] == pytest.approx(entry["metrics"]["loss"], abs=1e-5)
+    rewritten = json.loads(results_file.read_text())
+    assert set(rewritten) == {full_key, partial_key} and set(rewritten[full_key]) == set(entry)
+    forced_predictions = [json.loads(line) for line in (Path(best_path) / "predictions.jsonl").read_text().splitlines()]
+    assert [p["prediction_id"] for p in forced_predictions] == [p["prediction_id"] for p in train_predictions]
 
     # hf_model of the best checkpoint reproduces the engine's full evaluation (same logits -> same loss)
-    names = [str(i) for i in range(10)]
     tokenizer, image_processor = load_processing(Path(best_path) / "hf_model", 3136, 3136)
     val = ImageClassificationDataset(read_jsonl(config["data"]["val_jsonl"], names).samples)
     model = load_hf_classifier(Path(best_path) / "hf_model")
