@@ -62,6 +62,18 @@ describe("recommend", () => {
     const ranked = rankCheckpoints({ rows: [row(10, 0.5, 1), row(20, 0.9, 0.6)], metric: "accuracy", greaterIsBetter: true });
     expect(recommend({ ranked, metric: "accuracy", greaterIsBetter: true }).notes[0]).toContain("still improving");
   });
+  test("a later checkpoint that ties the best is not called worse", () => {
+    const ranked = rankCheckpoints({ rows: [row(500, 0.9694, 0.139), row(534, 0.9694, 0.137)], metric: "accuracy", greaterIsBetter: true });
+    const r = recommend({ ranked, metric: "accuracy", greaterIsBetter: true });
+    expect(r.name).toBe("checkpoint-500");
+    expect(r.notes.join(" ")).not.toContain("score worse");
+    expect(r.notes.join(" ")).toContain("tied on accuracy with checkpoint-534");
+  });
+  test("worse-than-best note names the last WORSE checkpoint, not a tied one after it", () => {
+    const ranked = rankCheckpoints({ rows: [row(10, 0.9, 1), row(20, 0.7, 0.6), row(30, 0.9, 0.5)], metric: "accuracy", greaterIsBetter: true });
+    const notes = recommend({ ranked, metric: "accuracy", greaterIsBetter: true }).notes.join(" ");
+    expect(notes).toContain("1 later checkpoint(s) score worse (last: 0.7000, 0.2000 lower)");
+  });
   test("nothing evaluated is a UserError", () => {
     expect(() => recommend({ ranked: [], metric: "accuracy", greaterIsBetter: true })).toThrow(UserError);
   });

@@ -98,13 +98,17 @@ export function recommend(params: { ranked: RankedRow[]; metric: string; greater
   if (ranked.length > 1 && best.step === last.step) {
     notes.push(`the best checkpoint is the last one: the ${metric} was still improving; more training may help`);
   } else if (ranked.length > 1) {
-    const after = byStep.filter((r) => r.step > best.step);
+    // only checkpoints strictly worse than the best count as "worse" (ties are reported below)
+    const after = byStep.filter((r) => r.step > best.step && r.metrics[metric] !== best.metrics[metric]);
     const trainLossFell = after.some((r) => r.trainLoss !== null && best.trainLoss !== null && r.trainLoss < best.trainLoss);
-    const drop = Math.abs(last.metrics[metric] - best.metrics[metric]);
-    notes.push(
-      `${after.length} later checkpoint(s) score worse (last: ${fmt(last.metrics[metric])}, ${drop.toFixed(4)} ${greaterIsBetter ? "lower" : "higher"})` +
-        (trainLossFell ? " while the train loss kept falling: likely over-fitting" : ""),
-    );
+    const lastWorse = after[after.length - 1];
+    if (lastWorse) {
+      const drop = Math.abs(lastWorse.metrics[metric] - best.metrics[metric]);
+      notes.push(
+        `${after.length} later checkpoint(s) score worse (last: ${fmt(lastWorse.metrics[metric])}, ${drop.toFixed(4)} ${greaterIsBetter ? "lower" : "higher"})` +
+          (trainLossFell ? " while the train loss kept falling: likely over-fitting" : ""),
+      );
+    }
   }
   const ties = ranked.filter((r) => r !== best && r.metrics[metric] === best.metrics[metric]);
   if (ties.length) notes.push(`tied on ${metric} with ${ties.map((r) => r.name).join(", ")}; the earliest is chosen (the first to reach it)`);
