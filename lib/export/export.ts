@@ -1,13 +1,12 @@
 // Export orchestration: DeepSpeed state -> hf_model/ by `python -m qc_engine.export` (one process per
 // checkpoint, argv list), its JSON lines turned into typed events, one outcome per checkpoint.
-import { createInterface } from "node:readline";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { formatBytes } from "../util/fs.ts";
 import { listCheckpoints, readCheckpoint, type CheckpointInfo } from "../checkpoints/scan.ts";
 import { projectPython } from "../util/python.ts";
-import { engineEnv, REPO_ROOT, spawnEngine, type SpawnEngine } from "../evaluate/engine.ts";
+import { runEngineProcess, type SpawnEngine } from "../util/engine_process.ts";
 
 export const EXPORT_DTYPES = ["auto", "bf16", "fp16", "fp32"] as const;
 export type ExportDtype = (typeof EXPORT_DTYPES)[number];
@@ -133,45 +132,27 @@ export interface ExportInject {
   onLog?: (line: string, stream: "stdout" | "stderr") => void;
 }
 
-const TAIL_LINES = 40;
 
 export async function exportCheckpoint(params: { checkpoint: string; options: ExportOptions } & ExportInject): Promise<ExportOutcome> {
   const ckpt = readCheckpoint(params.checkpoint); // UserError unless complete: never touched otherwise
   checkExportOptions(params.options);
   const argv = buildExportArgv({ python: params.python ?? projectPython(), checkpoint: ckpt.path, ...params.options });
-  const proc = (params.spawn ?? spawnEngine)(argv, { env: params.env ?? engineEnv(), cwd: params.cwd ?? REPO_ROOT });
   let result: ExportResultEvent | null = null;
   let error: ExportErrorEvent | null = null;
-  const stderrTail: string[] = [];
-  const readStdout = (async () => {
-    for await (const line of createInterface({ input: proc.stdout, crlfDelay: Infinity })) {
-      const ev = parseExportLine(line);
-      if (!ev) {
-        if (line.trim()) params.onLog?.(line, "stdout");
-        continue;
-      }
+  const { exitCode, stderrTail } = await runEngineProcess<ExportEvent>({
+    argv,
+    what: "export",
+    parseLine: parseExportLine,
+    spawn: params.spawn,
+    env: params.env,
+    cwd: params.cwd,
+    onLog: params.onLog,
+    onEvent: (ev) => {
       if (ev.event === "result") result = ev;
       if (ev.event === "error") error = ev;
       params.onEvent?.(ev, ckpt.path);
-    }
-  })();
-  const readStderr = (async () => {
-    for await (const line of createInterface({ input: proc.stderr, crlfDelay: Infinity })) {
-      stderrTail.push(line);
-      if (stderrTail.length > TAIL_LINES) stderrTail.shift();
-      params.onLog?.(line, "stderr");
-    }
-  })();
-  let exitCode: number;
-  try {
-    exitCode = await proc.exited;
-  } catch (err) {
-    throw new UserError(`could not start the export engine (${argv[0]}): ${(err as Error).message}`, {
-      exitCode: 1,
-      hint: "run 'bash scripts/setup.sh' to create .venv, or set QC_PYTHON",
-    });
-  }
-  await Promise.all([readStdout, readStderr]);
+    },
+  });
   const base = { checkpoint: ckpt.path, name: ckpt.name, stderrTail };
   if (exitCode === 0 && result) return { ...base, status: "exported", exitCode: 0, result, message: null };
   const err = error as ExportErrorEvent | null;
