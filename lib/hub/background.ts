@@ -122,24 +122,26 @@ export function createBackgroundPusher(params: BackgroundPusherParams): Backgrou
         targets: [checkpointTarget(checkpoint, job.branch, { repo, resolved, createPr: false, reason: job.reason })],
         skipped: [],
       };
-      return await executePush({
-        plan,
-        token,
-        hubUrl,
-        fetch: params.fetch,
-        sleep: params.sleep,
-        retries: params.retries,
-        baseDelayMs: params.baseDelayMs,
-        progress,
-      });
+      return await push(plan);
     } catch (err) {
-      const message = err instanceof UserError ? redact(err.message, token) : describeError(err, token);
-      if ((err as { name?: string }).name === "HubAuthError") {
-        refused = `the Hub refused the token (${message})`;
-        log(`[hub] pushes disabled for the rest of the run: ${message}`);
-      }
+      const message = onPushError(err, "the rest of the run");
       return failedReport(job, message);
     }
+  }
+
+  /** One executePush with this pusher's settings. */
+  function push(plan: PushPlan): Promise<PushReport> {
+    return executePush({ plan, token, hubUrl, fetch: params.fetch, sleep: params.sleep, retries: params.retries, baseDelayMs: params.baseDelayMs, progress });
+  }
+
+  /** A safe message for a failed push; a refused token disables every later push. */
+  function onPushError(err: unknown, disabledFor: string): string {
+    const message = err instanceof UserError ? redact(err.message, token) : describeError(err, token);
+    if ((err as { name?: string }).name === "HubAuthError") {
+      refused = `the Hub refused the token (${message})`;
+      log(`[hub] pushes disabled for ${disabledFor}: ${message}`);
+    }
+    return message;
   }
 
   function schedule(): void {
@@ -178,22 +180,10 @@ export function createBackgroundPusher(params: BackgroundPusherParams): Backgrou
   // start, not at the first checkpoint hours later.
   chain = chain.then(async () => {
     try {
-      await executePush({
-        plan: { repo, private: hub.private, outputDir, targets: [], skipped: [] },
-        token,
-        hubUrl,
-        fetch: params.fetch,
-        sleep: params.sleep,
-        retries: params.retries,
-        baseDelayMs: params.baseDelayMs,
-        progress,
-      });
+      await push({ repo, private: hub.private, outputDir, targets: [], skipped: [] });
     } catch (err) {
-      const message = err instanceof UserError ? redact(err.message, token) : describeError(err, token);
-      if ((err as { name?: string }).name === "HubAuthError") {
-        refused = `the Hub refused the token (${message})`;
-        log(`[hub] pushes disabled for this run: ${message}`);
-      } else log(`[hub] cannot reach ${hubUrl} yet (${message}); pushes will try again as checkpoints land`);
+      const message = onPushError(err, "this run");
+      if (!refused) log(`[hub] cannot reach ${hubUrl} yet (${message}); pushes will try again as checkpoints land`);
     }
   });
 
