@@ -6,7 +6,7 @@ import { resolveConfig, formatOverrideReport, buildDeepSpeedConfig, renderConfig
 import { buildLaunchCommand, countGpus, defaultNprocPerNode } from "../lib/train/command.ts";
 import { projectPython } from "../lib/util/python.ts";
 
-const { values } = parseTaskArgs({
+const parseArgs = () => parseTaskArgs({
   name: "train",
   summary: "validate and resolve a config, then launch DeepSpeed training with torchrun",
   usage: ["[--config FILE] [--set PATH=VALUE ...] [--dry-run [--json]] [launch options]"],
@@ -31,7 +31,8 @@ const { values } = parseTaskArgs({
     "bun run tasks/train.ts --config configs/food101.yaml --nnodes 2 --node-rank 0 --rdzv-endpoint host0:29500",
   ],
   extraHelp: renderConfigOptionsHelp(),
-});
+}).values;
+let values: ReturnType<typeof parseArgs> = {};
 
 function intFlag(name: string, min: number): number | undefined {
   const raw = values[name];
@@ -44,6 +45,7 @@ function intFlag(name: string, min: number): number | undefined {
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 await runTask(async () => {
+  values = parseArgs(); // inside runTask: an unknown flag is a clear message and exit 2
   const nnodes = intFlag("nnodes", 1) ?? 1;
   const nodeRank = intFlag("node-rank", 0) ?? 0;
   if (nnodes > 1 && !values["rdzv-endpoint"]) throw new UserError(`--nnodes ${nnodes} needs --rdzv-endpoint HOST:PORT (the same on every node)`);
