@@ -75,6 +75,8 @@ export interface ErrorEvent extends EventBase {
   message: string;
   /** Optional: the exit code the engine is about to use. */
   exit_code?: number;
+  /** Optional: how to fix it (bad data: "fix the data or set data.on_bad_sample: skip"). */
+  hint?: string;
   [extra: string]: unknown;
 }
 

@@ -19,7 +19,7 @@ describe("createWatcher (plain lines, not a TTY)", () => {
     w.onEvent(step(4, 1014, 1.5)); // 2 s/step -> 6 steps left = 12 s
     w.onEvent({ event: "eval", time: 1015, step: 4, split: "partial", num_samples: 20, metrics: { accuracy: 0.75, loss: 0.9 }, checkpoint: null });
     w.onEvent({ event: "checkpoint", time: 1016, step: 4, path: "/runs/a/checkpoint-4", bytes: 3 * 1024 ** 2, seconds: 1.25, is_final: false, is_best: true, metric: 0.75 });
-    w.onEvent({ event: "error", time: 1017, message: "data/train.jsonl:3: label 12 out of range" });
+    w.onEvent({ event: "error", time: 1017, message: "data/train.jsonl:3: label 12 out of range", hint: "fix the data or set data.on_bad_sample: skip" });
     w.onEvent({ event: "end", time: 1018, status: "failed", step: 4, best_checkpoint: null });
     w.onEvent({ event: "future_thing", time: 1 });
     w.stop();
@@ -32,8 +32,9 @@ describe("createWatcher (plain lines, not a TTY)", () => {
     expect(lines[3]).toBe("eval partial @ step 4: accuracy 0.7500, loss 0.9000 on 20 samples");
     expect(lines[4]).toBe("checkpoint step 4 [best]: /runs/a/checkpoint-4 (3.0 MiB in 1.3s) | run uses 5.0 MiB, 2.0 GiB free at /runs/a");
     expect(lines[5]).toBe("engine error: data/train.jsonl:3: label 12 out of range");
-    expect(lines[6]).toBe("training failed at step 4");
-    expect(lines).toHaveLength(7);
+    expect(lines[6]).toBe("hint: fix the data or set data.on_bad_sample: skip");
+    expect(lines[7]).toBe("training failed at step 4");
+    expect(lines).toHaveLength(8);
     expect(w.state.checkpoints.map((c) => c.step)).toEqual([4]);
     expect(w.state.end?.status).toBe("failed");
   });

@@ -192,6 +192,7 @@ export function createWatcher(params: WatchParams): Watcher {
   function onError(ev: ErrorEvent): void {
     state.errors.push(ev);
     print(`engine error: ${ev.message}`);
+    if (ev.hint) print(`hint: ${ev.hint}`);
   }
 
   function onEnd(ev: EndEvent): void {
