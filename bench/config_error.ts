@@ -1,10 +1,12 @@
 // How long a bad config takes to be refused, beside the time Python needs just to import
 // transformers (what a Python-side check would cost before it could even start).
 //   bun run bench/config_error.ts [--runs 7] [--write]   (--write: update BENCHMARKS.md)
-import { mkdtempSync, writeFileSync, readFileSync, existsSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { projectPython } from "../lib/util/python.ts";
 import { tmpdir, cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { writeBenchmarkSection } from "./lib/benchmarks_md.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -30,7 +32,7 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-const python = existsSync(join(ROOT, ".venv/bin/python")) ? join(ROOT, ".venv/bin/python") : "python3";
+const python = projectPython();
 const bunCmd = [BUN, "run", join(ROOT, "tasks/train.ts"), "--config", bad];
 const pyCmd = [python, "-c", "import transformers"];
 
@@ -72,14 +74,6 @@ Machine: ${cpus().length} CPU cores (${cpus()[0]?.model ?? "unknown"}), Bun ${Bu
 work shared these cores while this ran, so absolute times are noisy; the ratio is the figure to read.
 `;
   const path = join(ROOT, "BENCHMARKS.md");
-  const current = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
-  const start = current.indexOf("## Config errors before Python");
-  let next: string;
-  if (start < 0) next = `${current.trimEnd()}\n\n${section}`;
-  else {
-    const after = current.indexOf("\n## ", start + 3);
-    next = current.slice(0, start) + section + (after < 0 ? "" : `\n${current.slice(after + 1)}`);
-  }
-  writeFileSync(path, next.endsWith("\n") ? next : `${next}\n`);
+  writeBenchmarkSection({ path, heading: "## Config errors before Python", section });
   console.log(`wrote the section to ${path}`);
 }

@@ -2,7 +2,7 @@
 // Python JSON line loop on the same file, in one run:
 //   bun run bench/data_check.ts [--lines 1000000] [--images 100] [--distinct-images 5000] [--runs 3] [--write]
 //   (--write: update BENCHMARKS.md)
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -10,6 +10,7 @@ import { checkData } from "../lib/data/check.ts";
 import { configForTest, makePng } from "../lib/data/fixtures.ts";
 import { projectPython } from "../lib/util/python.ts";
 import { formatBytes } from "../lib/util/fs.ts";
+import { writeBenchmarkSection } from "./lib/benchmarks_md.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const { values } = parseArgs({
@@ -165,15 +166,7 @@ the cores while this ran. Both images/s figures are over small files that the pa
 real data set (Food-101: 101,000 JPEGs, ~5 GB) reading and hashing the bytes from disk dominates.
 `;
   const path = join(ROOT, "BENCHMARKS.md");
-  const current = existsSync(path) ? readFileSync(path, "utf8") : "# Benchmarks\n";
-  const start = current.indexOf("## Data check (tasks/prepare.ts)");
-  let next: string;
-  if (start < 0) next = `${current.trimEnd()}\n\n${section}`;
-  else {
-    const after = current.indexOf("\n## ", start + 3);
-    next = current.slice(0, start) + section + (after < 0 ? "" : `\n${current.slice(after + 1)}`);
-  }
-  writeFileSync(path, next.endsWith("\n") ? next : `${next}\n`);
+  writeBenchmarkSection({ path, heading: "## Data check (tasks/prepare.ts)", section });
   console.log(`wrote the section to ${path}`);
 }
 if (!values.keep) rmSync(dir, { recursive: true, force: true });
