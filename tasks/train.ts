@@ -1,10 +1,8 @@
 // bun run tasks/train.ts [--config F] [--set a.b=v ...] [--dry-run [--json]] [launch flags]
-import { join, resolve } from "node:path";
 import { parseTaskArgs } from "../lib/util/args.ts";
-import { runTask, UserError } from "../lib/util/errors.ts";
-import { resolveConfig, formatOverrideReport, buildDeepSpeedConfig, renderConfigOptionsHelp, REPO_ROOT } from "../lib/config/index.ts";
-import { buildLaunchCommand, countGpus, defaultNprocPerNode } from "../lib/train/command.ts";
-import { projectPython } from "../lib/util/python.ts";
+import { runTask } from "../lib/util/errors.ts";
+import { resolveConfig, formatOverrideReport, renderConfigOptionsHelp } from "../lib/config/index.ts";
+import { formatDryRun, planLaunch, type LaunchFlags } from "../lib/train/plan.ts";
 
 const parseArgs = () => parseTaskArgs({
   name: "train",
@@ -34,74 +32,26 @@ const parseArgs = () => parseTaskArgs({
 }).values;
 let values: ReturnType<typeof parseArgs> = {};
 
-function intFlag(name: string, min: number): number | undefined {
-  const raw = values[name];
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (!/^\d+$/.test(String(raw).trim()) || n < min) throw new UserError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
-const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
 await runTask(async () => {
   values = parseArgs(); // inside runTask: an unknown flag is a clear message and exit 2
-  const nnodes = intFlag("nnodes", 1) ?? 1;
-  const nodeRank = intFlag("node-rank", 0) ?? 0;
-  if (nnodes > 1 && !values["rdzv-endpoint"]) throw new UserError(`--nnodes ${nnodes} needs --rdzv-endpoint HOST:PORT (the same on every node)`);
-  if (nodeRank >= nnodes) throw new UserError(`--node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
-
   const resolved = resolveConfig({ configPath: (values.config as string | undefined) ?? null, sets: (values.set as string[] | undefined) ?? [] });
-  const { config } = resolved;
-  const gpus = countGpus();
-  const hasGpu = gpus > 0;
-  const nprocPerNode = intFlag("nproc-per-node", 1) ?? defaultNprocPerNode(gpus);
-  const outputDir = config.training.output_dir;
-  const resumeFlag = values.resume as string | undefined;
-  const resume = resumeFlag !== undefined ? (resumeFlag === "auto" ? "auto" : resolve(resumeFlag)) : config.training.resume_from_checkpoint;
-  const launch = buildLaunchCommand({
-    resolvedPath: join(outputDir, "resolved_config.json"),
-    dsConfigPath: join(outputDir, "ds_config.json"),
-    nprocPerNode,
-    nnodes,
-    nodeRank,
-    rdzvEndpoint: values["rdzv-endpoint"] as string | undefined,
-    rdzvId: values["rdzv-id"] as string | undefined,
-    resume,
-    python: projectPython(),
-    engineDir: join(REPO_ROOT, "engine"),
-    hasGpu,
-  });
-  const dsConfig = buildDeepSpeedConfig({ config, worldSize: nprocPerNode * nnodes, hasGpu });
-
+  const plan = planLaunch({ resolved, flags: values as LaunchFlags });
   if (values["dry-run"]) {
-    if (values.json) {
-      const overrides = resolved.overrides.map(({ path, requested, value, source, reason, kind }) => ({ path, requested, value, source, reason, kind }));
-      process.stdout.write(
-        JSON.stringify({ config, overrides, command: launch.argv, env: launch.env, ds_config: dsConfig, warnings: resolved.warnings, config_hash: resolved.configHash, source_file: resolved.sourceFile }) + "\n",
-      );
-      return 0;
-    }
-    process.stdout.write(`config: ${resolved.sourceFile} (valid)\n`);
-    process.stdout.write(formatOverrideReport(resolved.overrides, resolved.warnings));
-    const envText = Object.entries(launch.env).map(([k, v]) => `${k}=${quote(v)}`).join(" ");
-    process.stdout.write(`launch command (dry run: nothing written, nothing started):\n  ${envText} ${launch.argv.map(quote).join(" ")}\n`);
-    process.stdout.write(`output_dir: ${outputDir}\n`);
+    process.stdout.write(formatDryRun({ resolved, plan, json: Boolean(values.json) }));
     return 0;
   }
-
   process.stderr.write(formatOverrideReport(resolved.overrides, resolved.warnings));
   const { runTraining } = await import("../lib/train/run.ts");
   const result = await runTraining({
-    config,
+    config: resolved.config,
     overrides: resolved.overrides,
     warnings: resolved.warnings,
     configHash: resolved.configHash,
     sourceFile: resolved.sourceFile,
-    launch,
-    dsConfig,
-    outputDir,
-    resume: Boolean(resume), // the launch argv already carries --resume auto|PATH
+    launch: plan.launch,
+    dsConfig: plan.dsConfig,
+    outputDir: plan.outputDir,
+    resume: plan.resume !== null, // the launch argv already carries --resume auto|PATH
     overwrite: Boolean(values.overwrite),
     allowLowDisk: Boolean(values["allow-low-disk"]),
   });

@@ -1,0 +1,93 @@
+// From parsed launch flags + a resolved config to everything a launch needs (or a dry run shows):
+// the torchrun argv and env, the ds_config, the resume target. No side effects but the GPU count.
+import { join, resolve } from "node:path";
+import { buildDeepSpeedConfig, formatOverrideReport, REPO_ROOT, type ResolvedConfig } from "../config/index.ts";
+import { UserError } from "../util/errors.ts";
+import { projectPython } from "../util/python.ts";
+import { buildLaunchCommand, countGpus, defaultNprocPerNode, type LaunchCommand } from "./command.ts";
+
+export interface LaunchFlags {
+  "nproc-per-node"?: string;
+  nnodes?: string;
+  "node-rank"?: string;
+  "rdzv-endpoint"?: string;
+  "rdzv-id"?: string;
+  resume?: string;
+}
+
+export interface LaunchPlan {
+  launch: LaunchCommand;
+  dsConfig: Record<string, unknown>;
+  outputDir: string;
+  /** "auto", an absolute checkpoint path, or null (start fresh). */
+  resume: string | null;
+  worldSize: number;
+  hasGpu: boolean;
+}
+
+function intFlag(flags: LaunchFlags, name: keyof LaunchFlags, min: number): number | undefined {
+  const raw = flags[name];
+  if (raw === undefined) return undefined;
+  if (!/^\d+$/.test(String(raw).trim()) || Number(raw) < min) throw new UserError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
+export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlags; gpus?: number; python?: string; cwd?: string }): LaunchPlan {
+  const { flags } = params;
+  const { config } = params.resolved;
+  const nnodes = intFlag(flags, "nnodes", 1) ?? 1;
+  const nodeRank = intFlag(flags, "node-rank", 0) ?? 0;
+  if (nnodes > 1 && !flags["rdzv-endpoint"]) throw new UserError(`--nnodes ${nnodes} needs --rdzv-endpoint HOST:PORT (the same on every node)`);
+  if (nodeRank >= nnodes) throw new UserError(`--node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
+  const gpus = params.gpus ?? countGpus();
+  const hasGpu = gpus > 0;
+  const nprocPerNode = intFlag(flags, "nproc-per-node", 1) ?? defaultNprocPerNode(gpus);
+  const outputDir = config.training.output_dir;
+  const resume =
+    flags.resume !== undefined ? (flags.resume === "auto" ? "auto" : resolve(params.cwd ?? process.cwd(), flags.resume)) : (config.training.resume_from_checkpoint ?? null);
+  const launch = buildLaunchCommand({
+    resolvedPath: join(outputDir, "resolved_config.json"),
+    dsConfigPath: join(outputDir, "ds_config.json"),
+    nprocPerNode,
+    nnodes,
+    nodeRank,
+    rdzvEndpoint: flags["rdzv-endpoint"],
+    rdzvId: flags["rdzv-id"],
+    resume,
+    python: params.python ?? projectPython(),
+    engineDir: join(REPO_ROOT, "engine"),
+    hasGpu,
+  });
+  const worldSize = nprocPerNode * nnodes;
+  const dsConfig = buildDeepSpeedConfig({ config, worldSize, hasGpu }) as Record<string, unknown>;
+  return { launch, dsConfig, outputDir, resume, worldSize, hasGpu };
+}
+
+const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/** `--dry-run`: the report and the exact launch command; `--dry-run --json`: one JSON object. */
+export function formatDryRun(params: { resolved: ResolvedConfig; plan: LaunchPlan; json: boolean }): string {
+  const { resolved, plan } = params;
+  if (params.json) {
+    const overrides = resolved.overrides.map(({ path, requested, value, source, reason, kind }) => ({ path, requested, value, source, reason, kind }));
+    return (
+      JSON.stringify({
+        config: resolved.config,
+        overrides,
+        command: plan.launch.argv,
+        env: plan.launch.env,
+        ds_config: plan.dsConfig,
+        warnings: resolved.warnings,
+        config_hash: resolved.configHash,
+        source_file: resolved.sourceFile,
+      }) + "\n"
+    );
+  }
+  const envText = Object.entries(plan.launch.env).map(([k, v]) => `${k}=${quote(v)}`).join(" ");
+  return (
+    `config: ${resolved.sourceFile} (valid)\n` +
+    formatOverrideReport(resolved.overrides, resolved.warnings) +
+    `launch command (dry run: nothing written, nothing started):\n  ${envText} ${plan.launch.argv.map(quote).join(" ")}\n` +
+    `output_dir: ${plan.outputDir}\n`
+  );
+}
