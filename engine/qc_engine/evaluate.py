@@ -381,11 +381,9 @@ class WeightLoader:
 
 def run_model(model, cache: BatchCache, device, dtype, plan: CheckpointPlan):
     """Logits, labels and indices of the whole set, gathered from every rank; padding removed."""
-    import numpy as np
     import torch
 
-    from . import dist as qd
-    from .evaluation import move_batch
+    from .evaluation import gather_predictions, move_batch
 
     logits_parts, label_parts, index_parts = [], [], []
     last = 0.0
@@ -400,13 +398,7 @@ def run_model(model, cache: BatchCache, device, dtype, plan: CheckpointPlan):
             if time.time() - last >= 0.5 or i == len(cache):
                 last = time.time()
                 emit("progress", path=str(plan.path), batch=i, num_batches=len(cache), samples=samples)
-    logits = qd.all_gather_tensor(torch.cat(logits_parts))
-    labels = qd.all_gather_tensor(torch.cat(label_parts))
-    indices = qd.all_gather_tensor(torch.cat(index_parts))
-    keep = indices >= 0
-    logits, labels, indices = logits[keep].cpu().numpy(), labels[keep].cpu().numpy(), indices[keep].cpu().numpy()
-    order = np.argsort(indices, kind="stable")
-    return logits[order], labels[order], indices[order]
+    return gather_predictions(logits_parts, label_parts, index_parts)
 
 
 def write_results(plan: CheckpointPlan, checked: dict, metrics: dict, lines: list[str], extra: dict) -> dict:

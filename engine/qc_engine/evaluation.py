@@ -64,6 +64,15 @@ def predict(model, dataset: ImageClassificationDataset, indices: list[int], coll
         model.train(was_training)
     if not logits_parts:
         raise ValueError("evaluation received no samples")
+    return gather_predictions(logits_parts, label_parts, index_parts)
+
+
+def gather_predictions(logits_parts, label_parts, index_parts):
+    """All ranks' (logits, labels, sample indices) -> numpy arrays in sample order, padding (-1) dropped.
+
+    With a padded sampler every rank sees the same number of batches; the padding samples carry
+    index -1, so after the gather each real sample is counted exactly once.
+    """
     logits = qd.all_gather_tensor(torch.cat(logits_parts))
     labels = qd.all_gather_tensor(torch.cat(label_parts))
     idx = qd.all_gather_tensor(torch.cat(index_parts))
