@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+
+from .events import json_safe  # noqa: F401 - re-exported for evaluate.py
 
 PREDICTIONS_FILE = "predictions.jsonl"
 EVAL_RESULTS_FILE = "eval_results.json"
@@ -67,19 +68,6 @@ def preprocessing_settings(config: dict) -> dict:
 
 
 # ---------------------------------------------------------------- records
-
-def json_safe(value):
-    """Plain JSON: numpy scalars as Python numbers, NaN/inf as null."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
 
 def eval_entry(*, split: str, data: str, data_sha256: str, jsonl_sha256: str | None, metrics: dict, step: int,
                preprocessing: dict, weights: str, world_size: int, batch_size: int, precision: str,

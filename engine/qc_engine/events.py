@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 
 
-def _clean(value):
+def json_safe(value):
     """JSON-safe: NaN/inf become null, numpy/torch scalars become Python numbers."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -36,7 +36,7 @@ class EventLog:
     def emit(self, event: str, **fields) -> None:
         if not self.enabled:
             return
-        record = {"event": event, "time": time.time(), **_clean(fields)}
+        record = {"event": event, "time": time.time(), **json_safe(fields)}
         self._events.write(json.dumps(record) + "\n")
         self._events.flush()
 
@@ -47,7 +47,7 @@ class EventLog:
 
     def scalars(self, values: dict, step: int) -> None:
         if self.enabled and self.wandb is not None:
-            self.wandb.log({k: v for k, v in _clean(values).items() if isinstance(v, (int, float))}, step=step)
+            self.wandb.log({k: v for k, v in json_safe(values).items() if isinstance(v, (int, float))}, step=step)
 
     def close(self) -> None:
         if self._events is not None:
