@@ -258,11 +258,11 @@ export interface EvaluationConfig {
  */
 export interface CheckpointConfig {
   /**
-   * Retention policy: all | last:N | best:N | top:K:<metric>, terms combined with + (best:1+last:2). Empty: all when save_all_checkpoints, else best:1+last:<save_total_limit>. The newest checkpoint and the tracked best are always kept.
+   * Retention policy: all | last:N | best:N | top:K:<metric>, terms combined with + (best:1+last:2). Empty: all when save_all_checkpoints, else best:1+last:<save_total_limit>. The newest checkpoint and the tracked best are always kept. Forced to all by training.skip_evaluation.
    */
   retention: string;
   /**
-   * Keep the DeepSpeed state (needed to resume) only in the newest N checkpoints; older ones keep hf_model/ only (slim). 0 keeps it everywhere.
+   * Keep the DeepSpeed state (needed to resume) only in the newest N checkpoints; older ones keep hf_model/ only (slim: evaluable and exportable, no longer resumable). 0 keeps it everywhere.
    */
   keep_optimizer_states: number;
   /**
@@ -604,11 +604,11 @@ export interface EvaluationConfigInput {
  */
 export interface CheckpointConfigInput {
   /**
-   * Retention policy: all | last:N | best:N | top:K:<metric>, terms combined with + (best:1+last:2). Empty: all when save_all_checkpoints, else best:1+last:<save_total_limit>. The newest checkpoint and the tracked best are always kept.
+   * Retention policy: all | last:N | best:N | top:K:<metric>, terms combined with + (best:1+last:2). Empty: all when save_all_checkpoints, else best:1+last:<save_total_limit>. The newest checkpoint and the tracked best are always kept. Forced to all by training.skip_evaluation.
    */
   retention?: string;
   /**
-   * Keep the DeepSpeed state (needed to resume) only in the newest N checkpoints; older ones keep hf_model/ only (slim). 0 keeps it everywhere.
+   * Keep the DeepSpeed state (needed to resume) only in the newest N checkpoints; older ones keep hf_model/ only (slim: evaluable and exportable, no longer resumable). 0 keeps it everywhere.
    */
   keep_optimizer_states?: number;
   /**

@@ -470,7 +470,7 @@ export const OPTIONS: readonly OptionInfo[] = [
     "type": [
       "string"
     ],
-    "description": "Retention policy: all | last:N | best:N | top:K:<metric>, terms combined with + (best:1+last:2). Empty: all when save_all_checkpoints, else best:1+last:<save_total_limit>. The newest checkpoint and the tracked best are always kept.",
+    "description": "Retention policy: all | last:N | best:N | top:K:<metric>, terms combined with + (best:1+last:2). Empty: all when save_all_checkpoints, else best:1+last:<save_total_limit>. The newest checkpoint and the tracked best are always kept. Forced to all by training.skip_evaluation.",
     "default": "",
     "pattern": "^(|all|(last:[1-9][0-9]*|best:[1-9][0-9]*|top:[1-9][0-9]*:[A-Za-z0-9_.-]+)(\\+(last:[1-9][0-9]*|best:[1-9][0-9]*|top:[1-9][0-9]*:[A-Za-z0-9_.-]+))*)$"
   },
@@ -479,7 +479,7 @@ export const OPTIONS: readonly OptionInfo[] = [
     "type": [
       "integer"
     ],
-    "description": "Keep the DeepSpeed state (needed to resume) only in the newest N checkpoints; older ones keep hf_model/ only (slim). 0 keeps it everywhere.",
+    "description": "Keep the DeepSpeed state (needed to resume) only in the newest N checkpoints; older ones keep hf_model/ only (slim: evaluable and exportable, no longer resumable). 0 keeps it everywhere.",
     "default": 0,
     "minimum": 0
   },

@@ -86,6 +86,16 @@ export const OVERRIDE_RULES: readonly OverrideRule[] = [
     "kind": "forced"
   },
   {
+    "path": "training.checkpoint.retention",
+    "when": {
+      "training.skip_evaluation": true
+    },
+    "value": "all",
+    "priority": 100,
+    "reason": "training.skip_evaluation=true keeps every checkpoint during training (prune afterwards with tasks/prune.ts if you choose)",
+    "kind": "forced"
+  },
+  {
     "path": "wandb.log_dataset_metrics",
     "when": {
       "training.skip_evaluation": true

@@ -53,6 +53,9 @@ describe("defaultPolicy", () => {
     [{ training: { save_total_limit: 3, best_model_tracking: { save_best_only: true } } }, "best:1"],
     [{ training: { save_total_limit: 2, best_model_tracking: { enabled: false } } }, "last:2"],
     [{ training: { checkpoint: { retention: "" }, save_total_limit: 1 } }, "best:1+last:1"],
+    // the no-eval contract: an explicit limit never prunes during a skip_evaluation run
+    [{ training: { skip_evaluation: true, save_all_checkpoints: true, checkpoint: { retention: "last:2" } } }, "all"],
+    [{ training: { skip_evaluation: true, checkpoint: { retention: "best:1+last:1" } } }, "all"],
   ])("%j -> %p", (config, expected) => {
     expect(defaultPolicy(config)).toBe(expected);
     expect(() => parsePolicy(defaultPolicy(config))).not.toThrow();

@@ -59,6 +59,7 @@ function formatTerm(t: PolicyTerm): string {
 /** The parts of the resolved config that decide retention. */
 export interface RetentionConfig {
   training?: {
+    skip_evaluation?: boolean;
     save_all_checkpoints?: boolean;
     save_total_limit?: number;
     best_model_tracking?: { enabled?: boolean; save_best_only?: boolean; metric?: string; greater_is_better?: boolean };
@@ -67,12 +68,15 @@ export interface RetentionConfig {
 }
 
 /**
- * The policy a run applies: training.checkpoint.retention when set; `all` with
- * save_all_checkpoints (forced by skip_evaluation); `best:1` (the best plus the newest) with
- * save_best_only; else `best:1+last:<save_total_limit>` (`last:N` when best-model tracking is off).
+ * The policy a run applies: `all` under skip_evaluation (the no-eval contract: every checkpoint
+ * is kept; the schema forces it too, this guards configs that skipped resolution);
+ * training.checkpoint.retention when set; `all` with save_all_checkpoints; `best:1` (the best
+ * plus the newest) with save_best_only; else `best:1+last:<save_total_limit>` (`last:N` when
+ * best-model tracking is off).
  */
 export function defaultPolicy(config: RetentionConfig): string {
   const t = config.training ?? {};
+  if (t.skip_evaluation) return "all";
   const explicit = t.checkpoint?.retention?.trim();
   if (explicit) return explicit;
   if (t.save_all_checkpoints) return "all";

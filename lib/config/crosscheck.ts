@@ -88,5 +88,24 @@ export function crossWarnings(config: unknown): string[] {
   const greater = getPath(config, "training.best_model_tracking.greater_is_better");
   if (metric === "loss" && greater === true) warnings.push(`training.best_model_tracking: metric is loss but greater_is_better is true (the highest loss would count as best)`);
   if (metric !== "loss" && typeof metric === "string" && greater === false) warnings.push(`training.best_model_tracking: metric is ${metric} but greater_is_better is false (the lowest ${metric} would count as best)`);
+  const keep = getPath(config, "training.checkpoint.keep_optimizer_states");
+  if (getPath(config, "training.skip_evaluation") === true && typeof keep === "number" && keep > 0) {
+    warnings.push(`training.checkpoint.keep_optimizer_states: ${keep} under training.skip_evaluation: ${slimmedCheckpoints(config, keep)} lose deepspeed/ ` +
+      `(they keep hf_model/ and training_info.json: evaluable, exportable, but they cannot be resumed); set it to 0 to keep every checkpoint resumable`);
+  }
   return warnings;
+}
+
+/** Which checkpoints keep_optimizer_states slims, by name when the schedule is known (max_steps). */
+function slimmedCheckpoints(config: unknown, keep: number): string {
+  const maxSteps = getPath(config, "training.max_steps");
+  const saveSteps = getPath(config, "training.save_steps");
+  if (typeof maxSteps !== "number" || maxSteps <= 0 || typeof saveSteps !== "number") return `every checkpoint except the newest ${keep}`;
+  const steps: number[] = [];
+  for (let s = saveSteps; s < maxSteps; s += saveSteps) steps.push(s);
+  steps.push(maxSteps); // the final save
+  const slimmed = steps.slice(0, Math.max(0, steps.length - keep));
+  if (slimmed.length === 0) return `no checkpoint (${steps.length} saves, the newest ${keep} keep it)`;
+  const names = slimmed.map((s) => `checkpoint-${s}`);
+  return `${names.length} of ${steps.length} checkpoints (${names.length > 8 ? [...names.slice(0, 6), "…", names.at(-1)].join(", ") : names.join(", ")})`;
 }

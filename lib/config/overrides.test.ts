@@ -8,8 +8,10 @@ import { getPath, setPath, type Obj } from "./paths.ts";
 
 // Written out by hand from the contract, NOT read from the generated table, so that a wrong
 // schema annotation fails here.
-const FORCED_BY_SKIP: Record<string, boolean> = {
+const FORCED_BY_SKIP: Record<string, boolean | string> = {
   "training.save_all_checkpoints": true,
+  // retention during a no-eval run keeps everything, even when the user asked for a limit
+  "training.checkpoint.retention": "all",
   "training.best_model_tracking.enabled": false,
   "training.best_model_tracking.save_best_only": false,
   "training.evaluation.partial_eval_during_training": false,
@@ -17,8 +19,9 @@ const FORCED_BY_SKIP: Record<string, boolean> = {
   "training.evaluation.eval_best_model_only": false,
   "wandb.log_dataset_metrics": false,
 };
-const SCHEMA_DEFAULTS: Record<string, boolean> = {
+const SCHEMA_DEFAULTS: Record<string, boolean | string> = {
   "training.save_all_checkpoints": false,
+  "training.checkpoint.retention": "",
   "training.best_model_tracking.enabled": true,
   "training.best_model_tracking.save_best_only": false,
   "training.evaluation.partial_eval_during_training": true,
@@ -38,14 +41,15 @@ test("the generated override table is exactly the contract", () => {
   expect(OVERRIDE_RULES.filter((r) => r.kind === "ignored").map((r) => r.path)).toEqual(["training.eval_steps"]);
 });
 
-type Setting = true | false | "absent";
-const SETTINGS: Setting[] = [true, false, "absent"];
+type Setting = boolean | string;
+// "absent": not set at all; strings: a value the user can write for that option.
+const settingsFor = (path: string): Setting[] => (path === "training.checkpoint.retention" ? ["last:2", "all", "absent"] : [true, false, "absent"]);
 
 describe("forcing rules: skip_evaluation x every forced option x file x command line", () => {
   for (const skip of [true, false]) {
     for (const path of Object.keys(FORCED_BY_SKIP)) {
-      for (const inFile of SETTINGS) {
-        for (const onCli of SETTINGS) {
+      for (const inFile of settingsFor(path)) {
+        for (const onCli of settingsFor(path)) {
           test(`skip=${skip} ${path} file=${inFile} cli=${onCli}`, () => {
             const file: Obj = { training: { skip_evaluation: skip } };
             if (inFile !== "absent") setPath(file, path, inFile);
@@ -97,6 +101,39 @@ describe("skip_evaluation itself, from file or command line", () => {
     expect(r.config.training.save_all_checkpoints).toBe(true);
     expect(r.config.training.evaluation.partial_eval_during_training).toBe(true);
     expect(r.config.training.evaluation.full_eval_at_end).toBe(true);
+  });
+});
+
+describe("retention under skip_evaluation (issue 11)", () => {
+  test("--set training.checkpoint.retention=last:2 on a no-eval run: all is used, reported and warned", () => {
+    const r = resolveWith({ training: { skip_evaluation: true } }, ["training.checkpoint.retention=last:2"]);
+    expect(r.config.training.checkpoint.retention).toBe("all");
+    const row = r.overrides.find((o) => o.path === "training.checkpoint.retention")!;
+    expect(row).toMatchObject({ requested: "last:2", value: "all", source: "cli", kind: "forced" });
+    const w = r.warnings.find((x) => x.startsWith("training.checkpoint.retention:"));
+    expect(w).toContain('you set "last:2" (--set training.checkpoint.retention=last:2) but "all" is used');
+    expect(w).toContain("tasks/prune.ts");
+  });
+  test("standard mode keeps an explicit retention", () => {
+    const r = resolveWith({ training: { checkpoint: { retention: "last:2" } } });
+    expect(r.config.training.checkpoint.retention).toBe("last:2");
+    expect(r.overrides.find((o) => o.path === "training.checkpoint.retention")).toBeUndefined();
+  });
+});
+
+describe("keep_optimizer_states under skip_evaluation is reported (checkpoints that stop being resumable)", () => {
+  test("a warning names the option and what the older checkpoints lose", () => {
+    const r = resolveWith({ training: { skip_evaluation: true, max_steps: 1000, save_steps: 200, checkpoint: { keep_optimizer_states: 2 } } });
+    const w = r.warnings.find((x) => x.startsWith("training.checkpoint.keep_optimizer_states:"));
+    expect(w).toBeDefined();
+    // 5 saves (200..1000): all but the newest 2 lose deepspeed/
+    expect(w).toContain("checkpoint-200, checkpoint-400, checkpoint-600");
+    expect(w).not.toContain("checkpoint-800");
+    expect(w).toContain("cannot be resumed");
+  });
+  test("no warning with 0 (every checkpoint resumable) or in standard mode", () => {
+    expect(resolveWith({ training: { skip_evaluation: true } }).warnings.some((x) => x.includes("keep_optimizer_states"))).toBe(false);
+    expect(resolveWith({ training: { checkpoint: { keep_optimizer_states: 2 } } }).warnings.some((x) => x.includes("keep_optimizer_states"))).toBe(false);
   });
 });
 
