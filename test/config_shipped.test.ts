@@ -5,6 +5,15 @@ import { tmpdir } from "node:os";
 import { join, resolve, basename } from "node:path";
 import { Glob } from "bun";
 import { resolveConfig } from "../lib/config/resolve.ts";
+import { defaultPolicy, planRetention } from "../lib/checkpoints/retention.ts";
+import type { CheckpointInfo } from "../lib/checkpoints/scan.ts";
+
+/** A complete checkpoint with its DeepSpeed state and hf_model/, as planRetention sees it. */
+const fakeCheckpoint = (step: number): CheckpointInfo =>
+  ({
+    name: `checkpoint-${step}`, path: `/out/checkpoint-${step}`, step, complete: true,
+    info: { step, has_deepspeed_state: true, has_hf_model: true, slim: false, bytes: { deepspeed: 10, hf_model: 5, total: 15 } },
+  }) as unknown as CheckpointInfo;
 
 const ROOT = resolve(import.meta.dir, "..");
 const BUN = process.execPath;
@@ -33,6 +42,17 @@ describe("shipped configs", () => {
     expect(config.training.save_steps).toBe(200);
     expect(config.training.skip_evaluation).toBe(true);
     expect(config.training.save_all_checkpoints).toBe(true);
+    // The seed: every checkpoint keeps deepspeed/ (resumable), hf_model/ and training_info.json.
+    expect(config.training.checkpoint.keep_optimizer_states).toBe(0);
+    expect(config.training.checkpoint.hf_format).toBe("every_save");
+    expect(config.training.checkpoint.retention).toBe("all");
+    expect(defaultPolicy(config)).toBe("all");
+    const plan = planRetention({
+      checkpoints: [200, 400, 600, 800].map((step) => fakeCheckpoint(step)),
+      policy: defaultPolicy(config),
+      slimKeep: config.training.checkpoint.keep_optimizer_states,
+    });
+    expect(plan.rows.map((r) => r.action)).toEqual(["keep", "keep", "keep", "keep"]);
     expect(warnings).toEqual([]); // the file does not contradict its own forced values
   });
   test("generated/reference.yaml validates and equals the schema defaults, with every option described", () => {
