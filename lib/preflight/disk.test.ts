@@ -6,7 +6,7 @@ import { UserError } from "../util/errors.ts";
 import { configForTest } from "../data/fixtures.ts";
 import { DEEPSPEED_FIXED_BYTES, checkpointSizes, keptByPolicy, nearestExisting, numberOfSaves, preflight, estimateTotalSteps } from "./disk.ts";
 import type { ModelSize } from "./model_size.ts";
-import { statfsWith, writeSafetensors } from "./test_fixtures.ts";
+import { QWEN7B, statfsWith, write7bModelFolder, writeSafetensors } from "./test_fixtures.ts";
 
 const GB = 1e9;
 const FIXED = DEEPSPEED_FIXED_BYTES;
@@ -210,5 +210,62 @@ describe("refusal", () => {
     // a sound file of the same folder is read (2,500 BF16 params + the 101-way head needs a hidden size: none here)
     writeSafetensors(join(dir, "model.safetensors"), { "model.w": [2500] });
     expect((await preflight({ config: c, hasGpu: true, statfs: statfsWith(1e15) })).model.params).toBe(2500);
+  });
+});
+
+describe("no-eval 7B run that does not fit (issue 11): never a retention limit", () => {
+  // 7,747,169,280 params + the 101-way head, bf16: hf_model ~15.5 GB, deepspeed ~108.5 GB, ~124 GB a checkpoint;
+  // 2000 steps, a save every 200 -> 10 checkpoints, all kept: ~1.24 TB against 500 GB free.
+  const setup = () => {
+    const modelDir = write7bModelFolder(join(mkdtempSync(join(tmpdir(), "qc-7b-")), "Qwen2.5-VL-7B-Instruct"));
+    const c = base({ skip_evaluation: true, save_all_checkpoints: true, max_steps: 2000, save_steps: 200 });
+    c.model.pretrained_name = modelDir;
+    c.model.num_labels = 101;
+    return c;
+  };
+  test("the refusal has the numbers and only settings the no-eval contract allows", async () => {
+    const c = setup();
+    let err: unknown;
+    try {
+      await preflight({ config: c, hasGpu: true, statfs: statfsWith(500 * GB) });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UserError);
+    const e = err as UserError;
+    const head = 3584 * 101 + 101;
+    const params = QWEN7B.params + head;
+    expect(params).toBe(7_747_531_365);
+    expect(e.message).toContain(`${params.toLocaleString("en-US")} parameters`);
+    // 2 x 7.7475e9 = 15.5e9 B = 14.4 GiB; 14 x 7.7475e9 = 108.5e9 B = 101.0 GiB; x 10 = 1.1 TiB
+    expect(e.message).toContain("hf_model 14.4 GiB + deepspeed 101.0 GiB");
+    expect(e.message).toContain("10 checkpoint(s); all: every checkpoint is kept");
+    expect(e.message).toContain("465.7 GiB free"); // 500e9 bytes
+    expect(e.message).toContain("needs 1.1 TiB");
+    // the contract forbids a retention limit: not suggested, not in the hint
+    expect(e.message).not.toContain("training.checkpoint.retention");
+    expect(e.hint).not.toContain("training.checkpoint.retention");
+    expect(e.hint).toContain("no retention limit is offered");
+    // what it offers instead, each one that fits in the hint: slimming (2 full + 8 slim = 372 GB) and 4 saves (496 GB)
+    expect(e.hint).toContain("--set training.checkpoint.keep_optimizer_states=1");
+    expect(e.hint).toContain("--set training.save_steps=500");
+    expect(e.message).toMatch(/no +--set training.checkpoint.hf_format=deferred/); // 10 x 108.5 GB does not fit
+  });
+  test("slimming chosen explicitly: the report names the checkpoints that stop being resumable", async () => {
+    const c = setup();
+    c.training.checkpoint.keep_optimizer_states = 2;
+    const r = await preflight({ config: c, hasGpu: true, statfs: statfsWith(5000 * GB) });
+    expect(r.fits).toBe(true);
+    expect(r.text).toContain("8 of 10 checkpoints (checkpoint-200, checkpoint-400, checkpoint-600, checkpoint-800, checkpoint-1000, checkpoint-1200, checkpoint-1400, checkpoint-1600) will lose deepspeed/");
+    expect(r.text).not.toContain("checkpoint-1800,");
+    expect(r.text).toContain("not resumed");
+  });
+  test("a standard run that does not fit still gets a retention limit", async () => {
+    const c = setup();
+    c.training.skip_evaluation = false;
+    c.training.save_all_checkpoints = false;
+    c.training.best_model_tracking.enabled = true;
+    c.training.checkpoint.retention = "";
+    await expect(preflight({ config: c, hasGpu: true, statfs: statfsWith(300 * GB) })).rejects.toThrow(/training\.checkpoint\.retention=last:/);
   });
 });

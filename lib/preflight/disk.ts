@@ -258,6 +258,7 @@ export async function preflight(params: PreflightParams): Promise<PreflightResul
   const saves = Math.max(1, numberOfSaves(totalSteps, t.save_steps));
   const evalDuringTraining = !t.skip_evaluation && t.evaluation.partial_eval_during_training;
   const bestTracked = t.best_model_tracking.enabled;
+  const noEval = t.skip_evaluation;
   const policy = defaultPolicy(config);
   const planFor = (over: { policy?: string; keep?: number; deferred?: boolean; saves?: number }) => {
     const d = over.deferred ?? deferred;
@@ -301,7 +302,7 @@ export async function preflight(params: PreflightParams): Promise<PreflightResul
       suggestions.push({ sets, description, requiredBytes: p.requiredBytes, fits: need <= freeBytes });
     };
     if (!deferred && t.checkpoint.keep_optimizer_states !== 1) {
-      add(["training.checkpoint.keep_optimizer_states=1"], "slimming: optimizer state in the newest checkpoint only", planFor({ keep: 1 }));
+      add(["training.checkpoint.keep_optimizer_states=1"], "slimming: optimizer state in the newest checkpoint only; older ones cannot be resumed", planFor({ keep: 1 }));
     }
     const lastFits = (keep: number) => {
       for (let n = Math.max(1, plan.kept - 1); n >= 1; n--) {
@@ -310,12 +311,15 @@ export async function preflight(params: PreflightParams): Promise<PreflightResul
       }
       return null;
     };
-    const byLimit = lastFits(t.checkpoint.keep_optimizer_states);
-    if (byLimit) add([`training.checkpoint.retention=last:${byLimit.n}`], `retention limit: keep the newest ${byLimit.n}`, byLimit.p);
-    else add(["training.checkpoint.retention=last:1"], "retention limit: keep the newest only", planFor({ policy: "last:1" }));
+    // The no-eval contract keeps every checkpoint during training: a retention limit is never offered.
+    const byLimit = noEval ? null : lastFits(t.checkpoint.keep_optimizer_states);
+    if (!noEval) {
+      if (byLimit) add([`training.checkpoint.retention=last:${byLimit.n}`], `retention limit: keep the newest ${byLimit.n}`, byLimit.p);
+      else add(["training.checkpoint.retention=last:1"], "retention limit: keep the newest only", planFor({ policy: "last:1" }));
+    }
     if (!deferred) add(["training.checkpoint.hf_format=deferred"], "deferred export: no hf_model/ at each save (tasks/export.ts later)", planFor({ deferred: true }));
     const slimmingAloneFits = suggestions.some((x) => x.sets.length === 1 && x.sets[0] === "training.checkpoint.keep_optimizer_states=1" && x.fits);
-    if (!deferred && !slimmingAloneFits) {
+    if (!deferred && !slimmingAloneFits && !noEval) {
       const both = lastFits(1);
       if (both && both.n > (byLimit?.n ?? 0)) {
         add(["training.checkpoint.keep_optimizer_states=1", `training.checkpoint.retention=last:${both.n}`], `slimming + keep the newest ${both.n}`, both.p);
@@ -323,16 +327,24 @@ export async function preflight(params: PreflightParams): Promise<PreflightResul
     }
     if (plan.kept === plan.saves && plan.saves > 1 && totalSteps > 0) {
       // Every save is kept: fewer saves (a larger save_steps), the most that still fit.
-      for (let wanted = plan.saves - 1; wanted >= 1; wanted--) {
-        const saveSteps = Math.ceil(totalSteps / wanted);
-        const p = planFor({ saves: numberOfSaves(totalSteps, saveSteps) });
-        if (Math.max(0, p.requiredBytes - (params.resume ? existingBytes : 0)) <= freeBytes) {
-          add([`training.save_steps=${saveSteps}`], `fewer saves: every ${saveSteps} steps (${p.saves} checkpoints)`, p);
-          break;
+      const fewerSaves = (over: { keep?: number; deferred?: boolean }) => {
+        for (let wanted = plan.saves - 1; wanted >= 1; wanted--) {
+          const saveSteps = Math.ceil(totalSteps / wanted);
+          const p = planFor({ ...over, saves: numberOfSaves(totalSteps, saveSteps) });
+          if (Math.max(0, p.requiredBytes - (params.resume ? existingBytes : 0)) <= freeBytes) return { saveSteps, p };
         }
+        return null;
+      };
+      const alone = fewerSaves({});
+      if (alone) add([`training.save_steps=${alone.saveSteps}`], `fewer saves: every ${alone.saveSteps} steps (${alone.p.saves} checkpoints)`, alone.p);
+      // With slimming, more saves fit than without: offered when slimming alone does not fit.
+      const slimmed = !deferred && !slimmingAloneFits ? fewerSaves({ keep: 1 }) : null;
+      if (slimmed && slimmed.saveSteps < (alone?.saveSteps ?? Infinity)) {
+        add(["training.checkpoint.keep_optimizer_states=1", `training.save_steps=${slimmed.saveSteps}`], `slimming + a save every ${slimmed.saveSteps} steps (${slimmed.p.saves} checkpoints)`, slimmed.p);
       }
     }
   }
+  if (noEval && t.checkpoint.keep_optimizer_states > 0) notes.push(slimNote(totalSteps, t.save_steps, t.checkpoint.keep_optimizer_states));
 
   const result: PreflightResult = {
     fits,
@@ -361,13 +373,28 @@ export async function preflight(params: PreflightParams): Promise<PreflightResul
       hint:
         (fixes.length
           ? `settings that fit: ${fixes.map((s) => s.sets.map((x) => `--set ${x}`).join(" ")).join("  |  ")}; `
-          : "no single setting makes it fit: free space or choose another training.output_dir; ") + "or pass --allow-low-disk to run anyway",
+          : "no single setting makes it fit: free space or choose another training.output_dir; ") +
+        (t.skip_evaluation ? "training.skip_evaluation keeps every checkpoint, so no retention limit is offered (prune afterwards with tasks/prune.ts); " : "") +
+        "or pass --allow-low-disk to run anyway",
     });
   }
   return result;
 }
 
 const n = (x: number) => x.toLocaleString("en-US");
+
+/** Which checkpoints of a no-eval run lose deepspeed/ (their resumable state) to keep_optimizer_states. */
+export function slimNote(totalSteps: number, saveSteps: number, keep: number): string {
+  const what = "lose deepspeed/ (training.checkpoint.keep_optimizer_states): they keep hf_model/ and can be evaluated and exported, not resumed";
+  if (totalSteps <= 0) return `every checkpoint but the newest ${keep} will ${what}`;
+  const steps: number[] = [];
+  for (let s = saveSteps; s < totalSteps; s += saveSteps) steps.push(s);
+  steps.push(totalSteps);
+  const slimmed = steps.slice(0, Math.max(0, steps.length - keep)).map((s) => `checkpoint-${s}`);
+  if (!slimmed.length) return `no checkpoint will lose deepspeed/: ${steps.length} save(s), keep_optimizer_states ${keep}`;
+  const list = slimmed.length > 8 ? [...slimmed.slice(0, 6), "…", slimmed.at(-1)!].join(", ") : slimmed.join(", ");
+  return `${slimmed.length} of ${steps.length} checkpoints (${list}) will ${what}`;
+}
 
 export function formatPreflight(r: PreflightResult, config: QwenClassifyConfig): string {
   const out: string[] = [];
