@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, mkdtempSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { makeRun, writeCheckpoint } from "../lib/checkpoints/test_fixtures.ts";
 
@@ -87,6 +87,25 @@ describe("tasks/prune.ts", () => {
     expect(r.code).toBe(0);
     expect(r.out.split("\n").find((l) => l.startsWith("checkpoint-50 "))).toMatch(/skip .*symlink/);
     expect(existsSync(join(target, "deepspeed", "latest"))).toBe(true);
+  });
+
+  test("a checkpoint an export/push holds (checkpoint-N/.in-use.<purpose>.<pid>) is not deleted; a dead holder's lock is cleared", () => {
+    const out = run();
+    const holder = Bun.spawn(["sleep", "60"]); // a live process on this host holds checkpoint-100
+    try {
+      const lock = (pid: number, purpose: string) => JSON.stringify({ pid, host: hostname(), purpose, started_at: "2026-12-02T10:00:00.000Z", command: ["bun", `tasks/${purpose}.ts`] });
+      writeFileSync(join(out, "checkpoint-100", `.in-use.push.${holder.pid}`), lock(holder.pid, "push"));
+      const dead = Bun.spawnSync(["sh", "-c", "echo $$"]).stdout.toString().trim();
+      writeFileSync(join(out, "checkpoint-300", `.in-use.export.${dead}`), lock(Number(dead), "export"));
+      const r = prune(["--output-dir", out, "--keep", "last:1"]);
+      expect(r.code).toBe(0);
+      expect(r.out.split("\n").find((l) => l.startsWith("checkpoint-100 "))).toMatch(new RegExp(`keep .*in use by push \\(pid ${holder.pid} on `));
+      expect(existsSync(join(out, "checkpoint-100", "deepspeed", "latest"))).toBe(true);
+      expect(existsSync(join(out, "checkpoint-300"))).toBe(false);
+      expect(r.err + r.out).not.toContain("FAILED");
+    } finally {
+      holder.kill();
+    }
   });
 
   test.each([

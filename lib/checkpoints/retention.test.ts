@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import {
@@ -13,6 +13,7 @@ import {
   recordedBestPaths,
   type RetentionFs,
 } from "./retention.ts";
+import { lockCheckpoint } from "./lock.ts";
 import { fakeInfo, makeRun, writeCheckpoint, type FakeCheckpoint } from "./test_fixtures.ts";
 
 const acc = (step: number, accuracy: number, more: Partial<FakeCheckpoint> = {}): FakeCheckpoint => ({
@@ -341,4 +342,38 @@ test("applyRetention protects the caller's bestPath AND the recorded best_checkp
   writeFileSync(join(out, "best_checkpoint.json"), JSON.stringify({ path: join(out, "checkpoint-1"), step: 1 }));
   const res = applyRetention({ outputDir: out, policy: "last:1", bestPath: join(out, "checkpoint-2") });
   expect(res.rows.map((r) => r.action)).toEqual(["keep", "keep", "delete", "keep"]);
+});
+
+describe("applyRetention and checkpoint in-use locks (lib/checkpoints/lock.ts)", () => {
+  test("a checkpoint an export or push is reading is neither deleted nor slimmed; stale locks are cleared", () => {
+    const out = makeRun([acc(100, 0.5), acc(200, 0.9), acc(300, 0.7), acc(400, 0.8)]);
+    const releasePush = lockCheckpoint({ checkpoint: join(out, "checkpoint-100"), purpose: "push" });
+    const releaseExport = lockCheckpoint({ checkpoint: join(out, "checkpoint-200"), purpose: "export" });
+    // a lock left by a process that is gone (pid 999999 is judged dead by the injected liveness)
+    writeFileSync(join(out, "checkpoint-300", ".in-use.evaluate.999999"), JSON.stringify({ pid: 999999, host: hostname(), purpose: "evaluate", started_at: "t", command: [] }));
+    const locks = { isAlive: (pid: number) => pid === process.pid };
+    const lines: string[] = [];
+    const res = applyRetention({ outputDir: out, policy: "last:1", slimKeep: 1, log: (l) => lines.push(l), locks });
+    expect(res.rows.map((r) => [r.step, r.action])).toEqual([[100, "keep"], [200, "keep"], [300, "delete"], [400, "keep"]]);
+    expect(res.rows[0].reason).toContain(`in use by push (pid ${process.pid} on ${hostname()}`);
+    expect(res.rows[0].reason).toContain("not deleted while it runs");
+    expect(existsSync(join(out, "checkpoint-100", "deepspeed"))).toBe(true); // not slimmed either
+    expect(existsSync(join(out, "checkpoint-200", "deepspeed"))).toBe(true);
+    expect(existsSync(join(out, "checkpoint-300"))).toBe(false);
+    expect(lines.join("\n")).toContain("checkpoint-300: removed stale lock .in-use.evaluate.999999");
+    // done: the next pass applies the policy
+    releasePush();
+    releaseExport();
+    const again = applyRetention({ outputDir: out, policy: "last:1", slimKeep: 1, locks });
+    expect(again.rows.map((r) => [r.step, r.action])).toEqual([[100, "delete"], [200, "delete"], [400, "keep"]]);
+  });
+  test("a slim candidate in use stays whole", () => {
+    const out = makeRun([acc(1, 0.5), acc(2, 0.9)]);
+    const release = lockCheckpoint({ checkpoint: join(out, "checkpoint-1"), purpose: "export" });
+    const res = applyRetention({ outputDir: out, policy: "all", slimKeep: 1 });
+    expect(res.rows.map((r) => r.action)).toEqual(["keep", "keep"]);
+    expect(res.rows[0].reason).toContain("not slimmed while it runs");
+    expect(existsSync(join(out, "checkpoint-1", "deepspeed"))).toBe(true);
+    release();
+  });
 });

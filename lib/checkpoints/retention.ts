@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync, realpathSync } from "node:fs";
 import { basename, isAbsolute, join, relative, resolve } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { dirBytes, formatBytes } from "../util/fs.ts";
+import { checkpointUsers, type LockDeps } from "./lock.ts";
 import { listCheckpoints, type CheckpointInfo, type EvalEntry } from "./scan.ts";
 import { slimCheckpoint, slimRefusal, type SlimFs, nodeSlimFs } from "./slim.ts";
 
@@ -323,6 +324,8 @@ export interface ApplyParams {
   dryRun?: boolean;
   log?: (line: string) => void;
   fs?: RetentionFs;
+  /** Liveness of the processes named by checkpoint in-use locks (lib/checkpoints/lock.ts); tests inject it. */
+  locks?: Pick<LockDeps, "host" | "isAlive">;
 }
 
 function readJsonOrNull(path: string): any {
@@ -448,7 +451,24 @@ export function applyRetention(params: ApplyParams): RetentionResult {
   for (const row of plan.rows) {
     const applied: AppliedRow = { ...row, freedBytes: 0, done: dryRun ? false : row.action === "keep" || row.action === "skip" };
     try {
-      if (row.action === "delete") {
+      if (row.action === "delete" || row.action === "slim") {
+        // A checkpoint an export, push or evaluation is reading stays whole until it is done.
+        const users = checkpointUsers({ checkpoint: row.path, ...params.locks });
+        if (!dryRun) {
+          for (const stale of users.stale) {
+            fs.rm(stale);
+            log(`${row.name}: removed stale lock ${basename(stale)} (its process is gone)`);
+          }
+        }
+        if (users.live.length) {
+          const who = users.live.map((l) => `${l.purpose} (pid ${l.pid} on ${l.host}, since ${l.started_at})`).join(", ");
+          applied.action = "keep";
+          applied.reasons = [`in use by ${who}: not ${row.action === "delete" ? "deleted" : "slimmed"} while it runs`, ...row.reasons];
+          applied.reason = applied.reasons.join("; ");
+          applied.done = !dryRun;
+        }
+      }
+      if (applied.action === "delete") {
         applied.freedBytes = dirBytes(row.path);
         if (!dryRun) {
           const doomed = join(outputDir, `.${row.name}.deleting-${process.pid}`);
@@ -456,7 +476,7 @@ export function applyRetention(params: ApplyParams): RetentionResult {
           fs.rm(doomed);
           applied.done = true;
         }
-      } else if (row.action === "slim") {
+      } else if (applied.action === "slim") {
         const refusal = slimRefusal(row.path);
         if (refusal) {
           applied.action = "keep";
