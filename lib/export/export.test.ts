@@ -1,9 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { PassThrough } from "node:stream";
+import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import type { SpawnEngine } from "../evaluate/engine.ts";
 import { fakeInfo, makeRun } from "../checkpoints/test_fixtures.ts";
+import { checkpointUsers } from "../checkpoints/lock.ts";
+import { applyRetention } from "../checkpoints/retention.ts";
 import {
   buildExportArgv,
   checkExportOptions,
@@ -90,6 +93,23 @@ describe("exportCheckpoint", () => {
     expect(logs.sort()).toEqual(["stderr:tqdm bar", "stdout:a print"]); // the two streams interleave freely
     expect(seen[0].slice(0, 5)).toEqual(["/py", "-m", "qc_engine.export", "--checkpoint", ck]);
   });
+  test("the checkpoint carries an export in-use lock while the engine runs (prune keeps it), released after, also on failure", async () => {
+    const out = makeRun([{ step: 1 }, { step: 2 }]);
+    const ck = join(out, "checkpoint-1");
+    const during: string[][] = [];
+    const { spawn } = fakeSpawn(() => {
+      during.push(checkpointUsers({ checkpoint: ck }).live.map((l) => `${l.purpose}:${l.pid}`));
+      const res = applyRetention({ outputDir: out, policy: "last:1" });
+      during.push(res.rows.map((r) => `${r.name}:${r.action}`));
+      return { stdout: [], stderr: ["Killed"], code: 137 };
+    });
+    const o = await exportCheckpoint({ checkpoint: ck, options: OPTS, spawn });
+    expect(o.status).toBe("failed");
+    expect(during).toEqual([[`export:${process.pid}`], ["checkpoint-1:keep", "checkpoint-2:keep"]]);
+    expect(readdirSync(ck).filter((n) => n.startsWith(".in-use."))).toEqual([]);
+    expect(existsSync(ck)).toBe(true);
+  });
+
   test("failure: the engine's error message and exit code are kept", async () => {
     const out = makeRun([{ step: 2 }]);
     const { spawn } = fakeSpawn(() => ({ stdout: ['{"event":"error","message":"missing the optimizer shard of rank(s) [1]","exit_code":2}'], code: 2 }));

@@ -6,6 +6,7 @@ import { UserError } from "../util/errors.ts";
 import { formatBytes } from "../util/fs.ts";
 import { listCheckpoints, readCheckpoint, type CheckpointInfo } from "../checkpoints/scan.ts";
 import { projectPython } from "../util/python.ts";
+import { lockCheckpoint } from "../checkpoints/lock.ts";
 import { runEngineProcess, type SpawnEngine } from "../util/engine_process.ts";
 
 export const EXPORT_DTYPES = ["auto", "bf16", "fp16", "fp32"] as const;
@@ -139,6 +140,8 @@ export async function exportCheckpoint(params: { checkpoint: string; options: Ex
   const argv = buildExportArgv({ python: params.python ?? projectPython(), checkpoint: ckpt.path, ...params.options });
   let result: ExportResultEvent | null = null;
   let error: ExportErrorEvent | null = null;
+  // Retention and prune leave the checkpoint alone while the export reads and rewrites it.
+  const release = lockCheckpoint({ checkpoint: ckpt.path, purpose: "export", command: argv });
   const { exitCode, stderrTail } = await runEngineProcess<ExportEvent>({
     argv,
     what: "export",
@@ -152,7 +155,7 @@ export async function exportCheckpoint(params: { checkpoint: string; options: Ex
       if (ev.event === "error") error = ev;
       params.onEvent?.(ev, ckpt.path);
     },
-  });
+  }).finally(release);
   const base = { checkpoint: ckpt.path, name: ckpt.name, stderrTail };
   if (exitCode === 0 && result) return { ...base, status: "exported", exitCode: 0, result, message: null };
   const err = error as ExportErrorEvent | null;

@@ -1,8 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fabricateRun, startHubServer, type HubServer } from "../../test/hub_server.ts";
 import { planPush, type PushPlan } from "./plan.ts";
+import { silentProgress } from "./progress.ts";
+import { checkpointUsers } from "../checkpoints/lock.ts";
+import { applyRetention } from "../checkpoints/retention.ts";
 import { executePush, HubAuthError, staleFiles, type ExecutePushParams } from "./push.ts";
 
 const TOKEN = "hf_testWriteToken0123456789";
@@ -45,6 +48,27 @@ function expectBranchHolds(repo: string, branch: string, plan: PushPlan, targetI
   }
   expect(hub.listFiles(repo, branch)).toEqual([".gitattributes", ...t.files.map((f) => f.pathInRepo)].sort());
 }
+
+test("the checkpoint carries a push in-use lock while it is pushed (retention keeps it), none after", async () => {
+  const r = run([{ step: 10, weightBytes: 6000 }, { step: 20, weightBytes: 6000 }]);
+  const ck = join(r, "checkpoint-10");
+  const plan = planPush({ mode: "checkpoint", path: ck, repo: newRepo(), private: true });
+  const seen: string[] = [];
+  const progress = {
+    ...silentProgress,
+    startTarget: () => {
+      seen.push(...checkpointUsers({ checkpoint: ck }).live.map((l) => `${l.purpose}:${l.pid}`));
+      const res = applyRetention({ outputDir: r, policy: "last:1" });
+      seen.push(...res.rows.map((x) => `${x.name}:${x.action}`));
+    },
+  };
+  const report = await push(plan, { progress });
+  expect(report.ok).toBe(true);
+  expect(seen).toEqual([`push:${process.pid}`, "checkpoint-10:keep", "checkpoint-20:keep"]);
+  expect(readdirSync(ck).filter((n) => n.startsWith(".in-use."))).toEqual([]);
+  // the lock file is never uploaded
+  expect(report.targets[0].filesChanged.some((f) => f.includes("in-use"))).toBe(false);
+});
 
 describe("executePush against the test Hub", () => {
   test("--checkpoint: files arrive byte-identical (weights as LFS), repo created private; a second push sends nothing", async () => {

@@ -12,6 +12,7 @@ import {
   type CommitOperation,
   type ListFileEntry,
 } from "@huggingface/hub";
+import { lockCheckpoint } from "../checkpoints/lock.ts";
 import { UserError } from "../util/errors.ts";
 import { formatBytes } from "../util/fs.ts";
 import { gitBlobSha1Of, sha256Of } from "./hash.ts";
@@ -290,6 +291,8 @@ export async function executePush(params: ExecutePushParams): Promise<PushReport
   }
 
   for (const target of plan.targets) {
+    // Retention and prune leave a checkpoint alone while it is being pushed (lib/checkpoints/lock.ts).
+    const release = lockCheckpoint({ checkpoint: target.checkpointPath, purpose: "push" });
     try {
       report.targets.push(await pushTarget(target, ctx));
     } catch (err) {
@@ -311,6 +314,8 @@ export async function executePush(params: ExecutePushParams): Promise<PushReport
         error: err instanceof UserError ? redact(err.message, token) : describeError(err, token),
         resumeCommand: resumeCommand({ target, repo: plan.repo, hubUrl }),
       });
+    } finally {
+      release();
     }
   }
   progress.stop();
