@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { spawn as nodeSpawn } from "node:child_process";
 import { EventEmitter } from "node:events";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { configForTest } from "../data/fixtures.ts";
 import { statfsWith, writeSafetensors } from "../preflight/test_fixtures.ts";
@@ -160,6 +160,58 @@ describe("runTraining with a fake engine", () => {
     const r = await runTraining(s.params);
     expect(r.exitCode).toBe(1);
     expect(r.status).toBe("failed");
+  });
+
+  test("a second training into the same output_dir while the first runs is refused; the lock goes with the first", async () => {
+    const s = setup("stoppable");
+    const first = runTraining(s.params);
+    await waitFor(() => s.stderr.text().includes("step 2/"));
+    const lock = JSON.parse(readFileSync(join(s.out, ".train.lock"), "utf8"));
+    expect(lock).toMatchObject({ pid: process.pid, host: hostname(), purpose: "train", command: s.params.launch.argv });
+    const second = { ...s.params, stdout: sink(), stderr: sink(), resume: true };
+    let err: unknown;
+    try {
+      await runTraining(second);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).exitCode).toBe(2);
+    expect((err as UserError).message).toContain(`another training is using ${s.out} (pid ${process.pid} on ${hostname()}, started ${lock.started_at}`);
+    expect(existsSync(join(s.out, ".stop_requested"))).toBe(false); // the refused one wrote nothing
+    s.signals.emit("SIGINT");
+    expect((await first).exitCode).toBe(130);
+    expect(existsSync(join(s.out, ".train.lock"))).toBe(false);
+  });
+
+  test("a stale lock from a dead launcher is taken over with a message", async () => {
+    const s = setup("complete");
+    mkdirSync(s.out, { recursive: true });
+    const dead = Number(Bun.spawnSync(["sh", "-c", "echo $$"]).stdout.toString().trim());
+    writeFileSync(join(s.out, ".train.lock"), JSON.stringify({ pid: dead, host: hostname(), purpose: "train", started_at: "2026-12-01T00:00:00.000Z", command: ["old"] }));
+    const r = await runTraining(s.params);
+    expect(r.exitCode).toBe(0);
+    expect(s.stderr.text()).toContain(`note: taking over a stale lock ${join(s.out, ".train.lock")}: its training (pid ${dead} on ${hostname()}`);
+    expect(existsSync(join(s.out, ".train.lock"))).toBe(false);
+  });
+
+  test("a no-eval run resumed from a standard run's output inherits no best: best_checkpoint.json set aside, summary 'none tracked'", async () => {
+    const s = setup("complete", { env: { FAKE_NO_BEST: "1" }, training: { skip_evaluation: true, best_model_tracking: { enabled: false, metric: "accuracy" } } });
+    // the standard run before: checkpoint-1 was its best, recorded in best_checkpoint.json and training_info
+    const old = join(s.out, "checkpoint-1");
+    mkdirSync(old, { recursive: true });
+    writeFileSync(join(old, "training_info.json"), JSON.stringify({ step: 1, is_best: true, config_hash: "hash-this", eval_metrics: { accuracy: 0.99 }, bytes: { total: 10 } }));
+    const record = { path: old, step: 1, metric: "accuracy", value: 0.99 };
+    writeFileSync(join(s.out, "best_checkpoint.json"), JSON.stringify(record));
+    const r = await runTraining({ ...s.params, resume: true });
+    expect(r.exitCode).toBe(0);
+    expect(readFileSync(join(s.out, "logs", "train.log"), "utf8")).toContain("engine: best_checkpoint.json absent");
+    expect(s.stderr.text()).toContain("best_checkpoint.json is set aside as best_checkpoint.before_no_eval.json");
+    expect(existsSync(join(s.out, "best_checkpoint.json"))).toBe(false);
+    expect(JSON.parse(readFileSync(join(s.out, "best_checkpoint.before_no_eval.json"), "utf8"))).toEqual(record);
+    expect(r.summary.best).toBeNull();
+    expect(s.stdout.text()).toContain("best:          none tracked");
+
   });
 
   test("first SIGINT creates .stop_requested and the engine stops after saving: exit 130", async () => {

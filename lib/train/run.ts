@@ -4,6 +4,8 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
+import { BEST_RECORD, BEST_RECORD_SET_ASIDE, reconcileBestRecord } from "../checkpoints/best.ts";
+import { acquireRunLock } from "../checkpoints/lock.ts";
 import { applyRetention as applyRetentionPolicy, defaultPolicy } from "../checkpoints/retention.ts";
 import { tailEvents, type AnyEvent } from "../events/tail.ts";
 import type { CheckpointEvent, ErrorEvent } from "../events/types.ts";
@@ -205,7 +207,7 @@ function clearRun(outputDir: string): string[] {
     if (
       /^checkpoint-\d+$/.test(name) ||
       /^\.checkpoint-\d+\./.test(name) ||
-      ["logs", "resolved_config.json", "ds_config.json", "best_checkpoint.json", STOP_FILE].includes(name)
+      ["logs", "resolved_config.json", "ds_config.json", BEST_RECORD, BEST_RECORD_SET_ASIDE, STOP_FILE].includes(name)
     ) {
       rmSync(join(outputDir, name), { recursive: true, force: true });
       removed.push(name);
@@ -294,6 +296,8 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
   // --- 1. output_dir: refuse a different config's checkpoints (lib/preflight), then create ------
   const previous = checkOutputDir({ outputDir, configHash: params.configHash, resume: params.resume, overwrite: params.overwrite });
   mkdirSync(outputDir, { recursive: true });
+  // One training per output_dir (lib/checkpoints/lock.ts); released in the finally below.
+  const releaseRunLock = acquireRunLock({ outputDir, now, command: params.launch.argv, log: (l) => void stderr.write(`note: ${l}\n`) });
   if (params.overwrite && !params.resume) {
     const removed = clearRun(outputDir);
     if (removed.length) stderr.write(`overwrite: removed ${removed.join(", ")} from ${outputDir}\n`);
@@ -305,6 +309,8 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
   }
   const stopFile = join(outputDir, STOP_FILE);
   rmSync(stopFile, { force: true }); // a stale request from an earlier run must not stop this one
+  const bestNote = reconcileBestRecord({ outputDir, trackingEnabled: config.training.best_model_tracking?.enabled !== false && !config.training.skip_evaluation });
+  if (bestNote) stderr.write(`note: ${bestNote}\n`);
 
   // --- 2. resolved_config.json + ds_config.json (atomic, no secrets) -------------------------
   const resolvedPath = join(outputDir, "resolved_config.json");
@@ -544,6 +550,7 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
       // already closed
     }
     rmSync(stopFile, { force: true });
+    releaseRunLock();
   }
 
   function finish(): RunResult {

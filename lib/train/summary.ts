@@ -65,9 +65,11 @@ export function buildSummary(p: SummaryParams): RunSummary {
 
   // Best: the engine's word (end event), else the newest checkpoint event flagged best, else training_info.
   const metric = p.metricName ?? "accuracy";
-  let bestPath: string | null = p.end?.best_checkpoint ?? null;
-  if (!bestPath) bestPath = [...(p.checkpointEvents ?? [])].reverse().find((c) => c.is_best)?.path ?? null;
-  if (!bestPath) bestPath = [...checkpoints].reverse().find((c) => c.info?.is_best)?.path ?? null;
+  // Without tracking (no-eval) there is no best, whatever earlier runs in output_dir recorded.
+  const tracking = p.trackingEnabled !== false && !p.skipEvaluation;
+  let bestPath: string | null = tracking ? (p.end?.best_checkpoint ?? null) : null;
+  if (!bestPath && tracking) bestPath = [...(p.checkpointEvents ?? [])].reverse().find((c) => c.is_best)?.path ?? null;
+  if (!bestPath && tracking) bestPath = [...checkpoints].reverse().find((c) => c.info?.is_best)?.path ?? null;
   let best: RunSummary["best"] = null;
   if (bestPath) {
     const evs = (p.evals ?? []).filter((e) => e.checkpoint === bestPath && typeof e.metrics?.[metric] === "number");
