@@ -32,6 +32,21 @@ describe("tasks/train.ts --dry-run", () => {
     expect(readdirSync(cwd)).toEqual([]); // nothing written
   });
 
+  test("no-eval config + --set training.checkpoint.retention=last:2: all is used, listed with source and reason, WARNING", () => {
+    const cwd = mkdtempSync(join(tmpdir(), "qc-dry-ret-"));
+    const args = ["--config", join(ROOT, "configs/food101_no_eval_save_all.yaml"), "--dry-run", "--set", "training.checkpoint.retention=last:2"];
+    const r = train(args, { cwd });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/training\.checkpoint\.retention\s+"last:2" \(--set\)\s+"all"\s+training\.skip_evaluation=true keeps every checkpoint/);
+    expect(r.out).toContain('WARNING: training.checkpoint.retention: you set "last:2" (--set training.checkpoint.retention=last:2) but "all" is used');
+    const doc = JSON.parse(train([...args, "--json"], { cwd }).out);
+    expect(doc.config.training.checkpoint.retention).toBe("all");
+    expect(doc.overrides.find((o: any) => o.path === "training.checkpoint.retention")).toMatchObject({ requested: "last:2", value: "all", source: "cli", kind: "forced" });
+    // the shipped no-eval config keeps every checkpoint resumable: no slimming warning
+    expect(r.out).not.toContain("keep_optimizer_states");
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+
   test("--json prints exactly one JSON object with config, overrides and command", () => {
     const cwd = mkdtempSync(join(tmpdir(), "qc-json-"));
     const r = train(["--config", join(ROOT, "configs/food101_no_eval_save_all.yaml"), "--dry-run", "--json", "--nproc-per-node", "4", "--set", "training.lr=1e-5"], { cwd });
