@@ -247,7 +247,8 @@ function activations(d: ModelDims, p: MemoryParams, lora: LoraParams, visionTrai
     const patches = p.perDeviceBatch * p.imageTokensPerSample * v.merge * v.merge;
     // Vision blocks: one qkv projection, full-width k and v: the decoder layer's count with kv = hidden.
     const block = layerTokenBytes(v.hidden, v.hidden, v.intermediate, b) + (lora.enabled && lora.vision_tower ? loraTokenBytes(visionLinears(v), lora, b) : 0);
-    const pixels = patches * v.inChannels * v.temporalPatch * v.patch * v.patch * 4; // fp32 pixel_values from the processor
+    // fp32 pixel_values on the GPU (on the CPU they already exist in the data loader's batch)
+    const pixels = (p.device ?? "gpu") === "gpu" ? patches * v.inChannels * v.temporalPatch * v.patch * v.patch * 4 : 0;
     // A frozen tower saves nothing for backward: only one block's intermediates live at a time.
     const kept = !visionTrainable ? block : p.gradientCheckpointing ? v.depth * v.hidden * b + block : v.depth * block;
     vision = pixels + patches * kept;
