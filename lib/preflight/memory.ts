@@ -237,7 +237,10 @@ function activations(d: ModelDims, p: MemoryParams, lora: LoraParams, visionTrai
   const seq = p.imageTokensPerSample + p.textTokensPerSample;
   const tokens = p.perDeviceBatch * seq;
   const kv = d.kvHeads * d.headDim;
-  const layer = layerTokenBytes(d.hidden, kv, d.intermediate, b) + (lora.enabled ? loraTokenBytes(textLinears(d), lora, b) : 0);
+  // Frozen base linears keep no input for a weight gradient: LoRA's dropout copies take the place of
+  // the o_proj and down_proj inputs and the normalised input of q/k/v (without dropout they share them).
+  const frozenInputs = lora.enabled && lora.dropout > 0 ? b * (2 * d.hidden + d.intermediate) : 0;
+  const layer = layerTokenBytes(d.hidden, kv, d.intermediate, b) - frozenInputs + (lora.enabled ? loraTokenBytes(textLinears(d), lora, b) : 0);
   // Checkpointing keeps each layer's input and recomputes one layer at a time in the backward pass.
   const perToken = (p.gradientCheckpointing ? d.layers * d.hidden * b + layer : d.layers * layer) + d.hidden * b + 8 * d.hidden; // + embeddings, final norm
   const text = tokens * perToken;
@@ -249,8 +252,9 @@ function activations(d: ModelDims, p: MemoryParams, lora: LoraParams, visionTrai
     const block = layerTokenBytes(v.hidden, v.hidden, v.intermediate, b) + (lora.enabled && lora.vision_tower ? loraTokenBytes(visionLinears(v), lora, b) : 0);
     // fp32 pixel_values on the GPU (on the CPU they already exist in the data loader's batch)
     const pixels = (p.device ?? "gpu") === "gpu" ? patches * v.inChannels * v.temporalPatch * v.patch * v.patch * 4 : 0;
-    // A frozen tower saves nothing for backward: only one block's intermediates live at a time.
-    const kept = !visionTrainable ? block : p.gradientCheckpointing ? v.depth * v.hidden * b + block : v.depth * block;
+    // A frozen tower saves nothing for backward: only one block's MLP intermediates (gate, up, product) and two hidden-wide tensors live at a time.
+    const transient = b * (3 * v.intermediate + 2 * v.hidden);
+    const kept = !visionTrainable ? transient : p.gradientCheckpointing ? v.depth * v.hidden * b + block : v.depth * block;
     vision = pixels + patches * kept;
   }
   return { text, vision, total: text + vision, tokens, seq, perSampleToken: p.perDeviceBatch * perToken };
