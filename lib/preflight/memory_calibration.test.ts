@@ -2,7 +2,7 @@
 // qc_engine.tiny for two steps on the CPU (peak RSS delta) and asks lib/preflight/memory_cli.ts for
 // the estimate; the stated error is +-20% (BENCHMARKS.md, "GPU memory estimate").
 import { expect, test } from "bun:test";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { projectPython } from "../util/python.ts";
@@ -32,4 +32,5 @@ test("estimate within 20% of the measured peak of the small model (full fine-tun
   });
   expect(e.totalBytes).toBe(row.estimate);
   expect(Math.abs(e.totalBytes - row.peak_delta) / row.peak_delta).toBeLessThanOrEqual(0.2);
+  rmSync(dir, { recursive: true, force: true });
 }, 120_000); // ~20 s on an idle 2-core machine; the timeout leaves room for a loaded one
