@@ -79,5 +79,7 @@ describe("checkMemory", () => {
     expect(none.preflight).toBeNull();
     expect(none.note).toContain("no config.json");
     expect(() => checkMemory({ config: demo, worldSize: 1, hasGpu: false, gpuMemory: "big" })).toThrow("--gpu-memory");
+    writeFileSync(join(model, "config.json"), JSON.stringify({ model_type: "bert" }));
+    expect(checkMemory({ config: demo, worldSize: 1, hasGpu: false }).note).toContain("no hidden_size");
   });
 });

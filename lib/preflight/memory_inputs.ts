@@ -11,6 +11,7 @@ import { findModelDir } from "./model_size.ts";
 import {
   LORA_DEFAULTS,
   memoryPreflight,
+  modelDims,
   parseGpuMemory,
   planGpus,
   tokenStats,
@@ -131,7 +132,14 @@ export function checkMemory(params: {
   if (!cfgPath || !existsSync(cfgPath)) {
     return { preflight: null, plan: null, imageTokens: null, note: `memory estimate skipped: no config.json for model.pretrained_name ${config.model.pretrained_name} on this machine` };
   }
-  const modelConfig = JSON.parse(readFileSync(cfgPath, "utf8")) as Record<string, unknown>;
+  let modelConfig: Record<string, unknown>;
+  try {
+    modelConfig = JSON.parse(readFileSync(cfgPath, "utf8")) as Record<string, unknown>;
+    modelDims(modelConfig);
+  } catch (err) {
+    // Not ours to refuse: the engine's model check names a bad model folder (exit 2).
+    return { preflight: null, plan: null, imageTokens: null, note: `memory estimate skipped: ${cfgPath}: ${(err as Error).message}` };
+  }
   const minPixels = config.data.image_min_pixels;
   const maxPixels = config.data.image_max_pixels;
   const tokens = tokenStats({ sizes: jsonlImageSizes({ jsonl: resolve(config.data.train_jsonl), sizeOf: params.sizeOf }), minPixels, maxPixels });
