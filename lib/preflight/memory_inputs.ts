@@ -32,7 +32,8 @@ export function readImageSize(path: string): { width: number; height: number } |
     return null; // missing images are the data check's business
   }
   try {
-    for (const len of [64 * 1024, 4 * 1024 * 1024]) {
+    // Most headers sit in the first 4 KiB; a JPEG's frame header can follow a large EXIF block.
+    for (const len of [4 * 1024, 256 * 1024, 4 * 1024 * 1024]) {
       const buf = Buffer.alloc(len);
       const n = readSync(fd, buf, 0, len, 0);
       try {
