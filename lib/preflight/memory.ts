@@ -504,6 +504,13 @@ function changes(p: PreflightInput): Change[] {
   if (p.zeroStage !== 3 && p.worldSize > 1) {
     out.push({ change: `ZeRO-3 (weights, gradients and optimizer split over the ${p.worldSize} GPUs)`, how: ["--set deepspeed.zero_stage=3"], apply: (q) => ({ ...q, zeroStage: 3 }) });
   }
+  if (!p.offloadParam) {
+    out.push({
+      change: "ZeRO-3 with weights and optimizer states offloaded to CPU memory (slowest; needs CPU RAM for both)",
+      how: ["--set deepspeed.zero_stage=3", "--set deepspeed.offload_param=true", "--set deepspeed.offload_optimizer=true"],
+      apply: (q) => ({ ...q, zeroStage: 3, offloadParam: true, offloadOptimizer: true }),
+    });
+  }
   if (!p.lora?.enabled) {
     out.push({ change: "LoRA (r=16 on every linear layer; the base weights are frozen)", how: ["--set model.lora.enabled=true"], apply: (q) => ({ ...q, lora: { ...(q.lora ?? {}), enabled: true } }) });
   }
