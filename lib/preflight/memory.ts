@@ -13,12 +13,13 @@
 //                parameter = 93 GB (+ DeepSpeed's fp32 gradient partition, 4 bytes: 124 GB) for ZeRO-0,
 //                divided by the number of GPUs from ZeRO-1 on, or moved to the CPU by offload_optimizer.
 //   activations  per token and decoder layer (sdpa: no seq^2 attention matrix), bf16:
-//                2 x (5h + 4kv + 4I) + 2 RMSNorms x 8h (fp32 inside) = 2 x 93,440 + 57,344 = 244 KB;
-//                x 28 layers = 6.8 MB per token: a 1,024-token sample = 7.0 GB, batch 4 = 28 GB.
+//                2 x (5h + 4kv + 4I) + 2 RMSNorms x 8h (fp32 inside) = 2 x 95,744 + 57,344 = 249 KB;
+//                x 28 layers = 7.0 MB per token: a 1,024-token sample = 7.1 GB, batch 4 = 28.5 GB.
 //                Gradient checkpointing keeps only each layer's input (2h = 7 KB per token per layer)
-//                plus one layer recomputed: 0.2 MB per token + 0.24 MB per token.
-//   => full fine-tuning of 7B, ZeRO-0, one GPU: ~31 GB + 124 GB + activations: does not fit 80 GB;
-//      ZeRO-3 over 8 GPUs or LoRA (frozen base: weights only + adapters' share) does.
+//                plus one layer recomputed: 0.2 MB + 0.25 MB per token.
+//   => full fine-tuning of 7B, ZeRO-0, one GPU: 31 GB + 124 GB (+ 31 GB AdamW step temporary) +
+//      activations: does not fit 80 GB; optimizer offload, ZeRO-3 over 8 GPUs or LoRA (frozen base:
+//      weights only + the adapters' share) does.
 
 export type Precision = "bf16" | "fp16" | "fp32";
 
