@@ -1,13 +1,14 @@
 // bun run tasks/train.ts [--config F] [--set a.b=v ...] [--dry-run [--json]] [launch flags]
 import { parseTaskArgs } from "../lib/util/args.ts";
-import { runTask } from "../lib/util/errors.ts";
 import { resolveConfig, formatOverrideReport, renderConfigOptionsHelp } from "../lib/config/index.ts";
 import { formatDryRun, planLaunch, type LaunchFlags } from "../lib/train/plan.ts";
+import { checkMemory, memoryText } from "../lib/preflight/memory_inputs.ts";
+import { runTask, UserError } from "../lib/util/errors.ts";
 
 const parseArgs = () => parseTaskArgs({
   name: "train",
   summary: "validate and resolve a config, then launch DeepSpeed training with torchrun",
-  usage: ["[--config FILE] [--set PATH=VALUE ...] [--dry-run [--json]] [launch options]"],
+  usage: ["[--config FILE] [--set PATH=VALUE ...] [--dry-run [--json] [--plan]] [--gpu-memory SIZE] [launch options]"],
   options: {
     config: { type: "string", short: "c", valueName: "FILE", description: "YAML config; without it the embedded demo (configs/demo.yaml) runs." },
     set: { type: "string", multiple: true, valueName: "PATH=VALUE", description: "Override one config option, typed by the schema (e.g. training.lr=1e-5)." },
@@ -21,10 +22,14 @@ const parseArgs = () => parseTaskArgs({
     resume: { type: "string", valueName: "auto|PATH", description: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path." },
     overwrite: { type: "boolean", description: "Start fresh even if output_dir already holds checkpoints." },
     "allow-low-disk": { type: "boolean", description: "Start even if the disk check says the checkpoints will not fit." },
+    "gpu-memory": { type: "string", valueName: "SIZE", description: "Memory of one GPU for the memory check (e.g. 80GiB) when planning on a machine without them [default: nvidia-smi]." },
+    "allow-oom-risk": { type: "boolean", description: "Start even if the memory estimate says one GPU will not hold the run." },
+    plan: { type: "boolean", description: "With --dry-run: the smallest GPU setups that fit, for full fine-tuning and for LoRA." },
   },
   examples: [
     "bun run tasks/train.ts                                   # the demo, on the CPU",
     "bun run tasks/train.ts --config configs/food101.yaml --dry-run",
+    "bun run tasks/train.ts --config configs/food101.yaml --dry-run --plan --gpu-memory 80GiB   # will it fit; how many GPUs",
     "bun run tasks/train.ts --config configs/food101_no_eval_save_all.yaml --set training.lr=1e-5",
     "bun run tasks/train.ts --config configs/food101.yaml --nnodes 2 --node-rank 0 --rdzv-endpoint host0:29500",
   ],
@@ -36,11 +41,18 @@ await runTask(async () => {
   values = parseArgs(); // inside runTask: an unknown flag is a clear message and exit 2
   const resolved = resolveConfig({ configPath: (values.config as string | undefined) ?? null, sets: (values.set as string[] | undefined) ?? [] });
   const plan = planLaunch({ resolved, flags: values as LaunchFlags });
+  const gpuMemory = values["gpu-memory"] as string | undefined;
+  const memory = checkMemory({ config: resolved.config, worldSize: plan.worldSize, hasGpu: plan.hasGpu, gpuMemory, plan: Boolean(values.plan) });
   if (values["dry-run"]) {
-    process.stdout.write(formatDryRun({ resolved, plan, json: Boolean(values.json) }));
+    process.stdout.write(formatDryRun({ resolved, plan, json: Boolean(values.json), memory }));
     return 0;
   }
   process.stderr.write(formatOverrideReport(resolved.overrides, resolved.warnings));
+  if (memory.preflight?.gpuMemoryBytes != null) process.stderr.write(memoryText(memory));
+  if (memory.preflight?.fits === false) {
+    if (!values["allow-oom-risk"]) throw new UserError("the run will not fit in GPU memory (estimate above): apply one of the changes listed, or pass --allow-oom-risk to launch anyway");
+    process.stderr.write("warning: the memory estimate says this run will not fit (--allow-oom-risk: going ahead)\n");
+  }
   const { runTraining } = await import("../lib/train/run.ts");
   const result = await runTraining({
     config: resolved.config,

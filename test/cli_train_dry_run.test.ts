@@ -1,6 +1,6 @@
 // tasks/train.ts --dry-run / --json / --help through the real CLI.
 import { describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -93,6 +93,27 @@ describe("tasks/train.ts --dry-run", () => {
     expect(doc.command[doc.command.indexOf("--nproc-per-node") + 1]).toBe("3");
     expect(doc.ds_config.bf16.enabled).toBe(true);
     expect(doc.env.DS_ACCELERATOR).toBeUndefined();
+  });
+
+  test("memory: --dry-run --json carries the estimate and --plan; a run that cannot fit is refused (exit 2) before anything is written", () => {
+    const cwd = mkdtempSync(join(tmpdir(), "qc-dry-"));
+    const model = join(cwd, "m7b");
+    mkdirSync(model);
+    copyFileSync(join(ROOT, "test/fixtures/qwen2_5_vl_7b_config.json"), join(model, "config.json"));
+    const args = ["--config", join(ROOT, "configs/food101.yaml"), "--set", `model.pretrained_name=${model}`, "--set", "deepspeed.zero_stage=0", "--gpu-memory", "24GiB"];
+    const r = train([...args, "--dry-run", "--json", "--plan"], { cwd });
+    expect(r.code).toBe(0);
+    const mem = JSON.parse(r.out).memory;
+    expect(mem.fits).toBe(false);
+    expect(mem.total_bytes).toBeGreaterThan(100 * 1024 ** 3);
+    expect(mem.parts.map((p: { key: string }) => p.key)).toEqual(["weights", "gradients", "optimizer", "lora", "activations", "deepspeed_buffers", "runtime"]);
+    expect(mem.plan.lora[0].gpus).toBe(1);
+    const launch = train([...args, "--set", `training.output_dir=${join(cwd, "out")}`], { cwd });
+    expect(launch.code).toBe(2);
+    expect(launch.err).toContain("DOES NOT FIT");
+    expect(launch.err).toContain("--set model.lora.enabled=true");
+    expect(launch.err).toContain("--allow-oom-risk");
+    expect(readdirSync(cwd)).toEqual(["m7b"]);
   });
 
   test("--help lists the flags and every config option from the schema", () => {

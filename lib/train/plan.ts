@@ -2,6 +2,7 @@
 // the torchrun argv and env, the ds_config, the resume target. No side effects but the GPU count.
 import { join, resolve } from "node:path";
 import { buildDeepSpeedConfig, formatOverrideReport, REPO_ROOT, type ResolvedConfig } from "../config/index.ts";
+import { memoryJson, memoryText, type MemoryCheck } from "../preflight/memory_inputs.ts";
 import { UserError } from "../util/errors.ts";
 import { projectPython } from "../util/python.ts";
 import { buildLaunchCommand, countGpus, defaultNprocPerNode, type LaunchCommand } from "./command.ts";
@@ -66,7 +67,7 @@ export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlag
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** `--dry-run`: the report and the exact launch command; `--dry-run --json`: one JSON object. */
-export function formatDryRun(params: { resolved: ResolvedConfig; plan: LaunchPlan; json: boolean }): string {
+export function formatDryRun(params: { resolved: ResolvedConfig; plan: LaunchPlan; json: boolean; memory?: MemoryCheck }): string {
   const { resolved, plan } = params;
   if (params.json) {
     const overrides = resolved.overrides.map(({ path, requested, value, source, reason, kind }) => ({ path, requested, value, source, reason, kind }));
@@ -80,6 +81,7 @@ export function formatDryRun(params: { resolved: ResolvedConfig; plan: LaunchPla
         warnings: resolved.warnings,
         config_hash: resolved.configHash,
         source_file: resolved.sourceFile,
+        ...(params.memory ? { memory: memoryJson(params.memory) } : {}),
       }) + "\n"
     );
   }
@@ -88,6 +90,7 @@ export function formatDryRun(params: { resolved: ResolvedConfig; plan: LaunchPla
     `config: ${resolved.sourceFile} (valid)\n` +
     formatOverrideReport(resolved.overrides, resolved.warnings) +
     `launch command (dry run: nothing written, nothing started):\n  ${envText} ${plan.launch.argv.map(quote).join(" ")}\n` +
-    `output_dir: ${plan.outputDir}\n`
+    `output_dir: ${plan.outputDir}\n` +
+    (params.memory ? memoryText(params.memory) : "")
   );
 }
