@@ -3,7 +3,7 @@ import { basename, dirname, isAbsolute, resolve } from "node:path";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import { resolveClasses, type ClassSpec } from "./classes.ts";
 import { inspectImages, type ImageInfo, type ImageReader } from "./image_info.ts";
-import { forEachLine } from "./lines.ts";
+import { forEachLine } from "../util/lines.ts";
 import { FindingList, type Finding } from "./problems.ts";
 import { silentProgress, type ProgressFactory } from "./progress.ts";
 
