@@ -1,43 +1,41 @@
 // bun run tasks/train.ts [--config F] [--set a.b=v ...] [--dry-run [--json]] [launch flags]
-import { parseTaskArgs } from "../lib/util/args.ts";
+import { parseTask } from "../lib/util/cli.ts";
 import { runTask } from "../lib/util/errors.ts";
 import { resolveConfig, formatOverrideReport, renderConfigOptionsHelp } from "../lib/config/index.ts";
-import { formatDryRun, planLaunch, type LaunchFlags } from "../lib/train/plan.ts";
-
-const parseArgs = () => parseTaskArgs({
-  name: "train",
-  summary: "validate and resolve a config, then launch DeepSpeed training with torchrun",
-  usage: ["[--config FILE] [--set PATH=VALUE ...] [--dry-run [--json]] [launch options]"],
-  options: {
-    config: { type: "string", short: "c", valueName: "FILE", description: "YAML config; without it the embedded demo (configs/demo.yaml) runs." },
-    set: { type: "string", multiple: true, valueName: "PATH=VALUE", description: "Override one config option, typed by the schema (e.g. training.lr=1e-5)." },
-    "dry-run": { type: "boolean", description: "Validate, resolve, print the override report and the launch command; write nothing." },
-    json: { type: "boolean", description: "With --dry-run: print one JSON object {config, overrides, command} on stdout." },
-    "nproc-per-node": { type: "string", valueName: "N", description: "Processes on this node (default: GPUs in CUDA_VISIBLE_DEVICES / nvidia-smi, else 1)." },
-    nnodes: { type: "string", valueName: "N", description: "Number of nodes (default 1: torchrun --standalone)." },
-    "node-rank": { type: "string", valueName: "R", description: "Rank of this node, 0..nnodes-1 (several nodes only)." },
-    "rdzv-endpoint": { type: "string", valueName: "HOST:PORT", description: "Rendezvous endpoint shared by all nodes (several nodes only)." },
-    "rdzv-id": { type: "string", valueName: "ID", description: "Rendezvous id shared by all nodes [default: qwen-classify]." },
-    resume: { type: "string", valueName: "auto|PATH", description: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path." },
-    overwrite: { type: "boolean", description: "Start fresh even if output_dir already holds checkpoints." },
-    "allow-low-disk": { type: "boolean", description: "Start even if the disk check says the checkpoints will not fit." },
-  },
-  examples: [
-    "bun run tasks/train.ts                                   # the demo, on the CPU",
-    "bun run tasks/train.ts --config configs/food101.yaml --dry-run",
-    "bun run tasks/train.ts --config configs/food101_no_eval_save_all.yaml --set training.lr=1e-5",
-    "bun run tasks/train.ts --config configs/food101.yaml --nnodes 2 --node-rank 0 --rdzv-endpoint host0:29500",
-  ],
-  extraHelp: renderConfigOptionsHelp(),
-}).values;
-let values: ReturnType<typeof parseArgs> = {};
+import { formatDryRun, planLaunch } from "../lib/train/plan.ts";
 
 await runTask(async () => {
-  values = parseArgs(); // inside runTask: an unknown flag is a clear message and exit 2
-  const resolved = resolveConfig({ configPath: (values.config as string | undefined) ?? null, sets: (values.set as string[] | undefined) ?? [] });
-  const plan = planLaunch({ resolved, flags: values as LaunchFlags });
+  // inside runTask: an unknown flag is a clear message and exit 2
+  const values = parseTask({
+    name: "train",
+    summary: "validate and resolve a config, then launch DeepSpeed training with torchrun",
+    usage: ["[--config FILE] [--set PATH=VALUE ...] [--dry-run [--json]] [launch options]"],
+    options: {
+      config: { type: "string", short: "c", valueName: "FILE", help: "YAML config; without it the embedded demo (configs/demo.yaml) runs." },
+      set: { type: "strings", valueName: "PATH=VALUE", help: "Override one config option, typed by the schema (e.g. training.lr=1e-5)." },
+      "dry-run": { type: "boolean", help: "Validate, resolve, print the override report and the launch command; write nothing." },
+      json: { type: "boolean", help: "With --dry-run: print one JSON object {config, overrides, command} on stdout." },
+      "nproc-per-node": { type: "int", min: 1, valueName: "N", help: "Processes on this node (default: GPUs in CUDA_VISIBLE_DEVICES / nvidia-smi, else 1)." },
+      nnodes: { type: "int", min: 1, valueName: "N", help: "Number of nodes (default 1: torchrun --standalone)." },
+      "node-rank": { type: "int", min: 0, valueName: "R", help: "Rank of this node, 0..nnodes-1 (several nodes only)." },
+      "rdzv-endpoint": { type: "string", valueName: "HOST:PORT", help: "Rendezvous endpoint shared by all nodes (several nodes only)." },
+      "rdzv-id": { type: "string", valueName: "ID", help: "Rendezvous id shared by all nodes [default: qwen-classify]." },
+      resume: { type: "string", valueName: "auto|PATH", conflicts: ["overwrite"], help: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path." },
+      overwrite: { type: "boolean", help: "Start fresh even if output_dir already holds checkpoints." },
+      "allow-low-disk": { type: "boolean", help: "Start even if the disk check says the checkpoints will not fit." },
+    },
+    examples: [
+      "bun run tasks/train.ts                                   # the demo, on the CPU",
+      "bun run tasks/train.ts --config configs/food101.yaml --dry-run",
+      "bun run tasks/train.ts --config configs/food101_no_eval_save_all.yaml --set training.lr=1e-5",
+      "bun run tasks/train.ts --config configs/food101.yaml --nnodes 2 --node-rank 0 --rdzv-endpoint host0:29500",
+    ],
+    extraHelp: renderConfigOptionsHelp(),
+  });
+  const resolved = resolveConfig({ configPath: values.config ?? null, sets: values.set });
+  const plan = planLaunch({ resolved, flags: values });
   if (values["dry-run"]) {
-    process.stdout.write(formatDryRun({ resolved, plan, json: Boolean(values.json) }));
+    process.stdout.write(formatDryRun({ resolved, plan, json: values.json }));
     return 0;
   }
   process.stderr.write(formatOverrideReport(resolved.overrides, resolved.warnings));
@@ -52,8 +50,8 @@ await runTask(async () => {
     dsConfig: plan.dsConfig,
     outputDir: plan.outputDir,
     resume: plan.resume !== null, // the launch argv already carries --resume auto|PATH
-    overwrite: Boolean(values.overwrite),
-    allowLowDisk: Boolean(values["allow-low-disk"]),
+    overwrite: values.overwrite,
+    allowLowDisk: values["allow-low-disk"],
   });
   return result.exitCode;
 });
