@@ -181,7 +181,10 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("bun run tasks/train.ts (real 
       const results = JSON.parse(readFileSync(join(best, "eval_results.json"), "utf8"));
       const full = Object.values(results as Record<string, { split: string; metrics: { accuracy: number } }>).filter((e) => e.split === "full");
       expect(full).toHaveLength(1);
-      expect(full[0]!.metrics.accuracy).toBeGreaterThanOrEqual(0);
+      // A real bound: 6 steps of the tiny demo reach 0.19 full-eval accuracy here (10 classes); a
+      // model that learned nothing scores 0.10 +- 0.016 on the 360 validation digits.
+      const chance = 1 / 10;
+      expect(full[0]!.metrics.accuracy).toBeGreaterThan(chance + 0.04);
       expect(r.stderr).toMatch(/retention \(best:1\+last:1\): checkpoint-\d+: delete/);
       expect(r.stdout).toContain(`best:          ${best} (accuracy ${full[0]!.metrics.accuracy.toFixed(4)})`);
       expect(r.stdout).toContain(`tasks/evaluate.ts --checkpoint ${best}`);
