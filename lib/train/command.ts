@@ -1,8 +1,6 @@
 // The one torchrun (python -m torch.distributed.run) command builder for qc_engine.train.
 import { enginePythonPath } from "../util/python.ts";
 
-export { countGpus } from "../util/gpus.ts";
-
 export interface LaunchParams {
   resolvedPath: string;
   dsConfigPath: string;

@@ -1,10 +1,11 @@
 // From parsed launch flags + a resolved config to everything a launch needs (or a dry run shows):
 // the torchrun argv and env, the ds_config, the resume target. No side effects but the GPU count.
 import { join, resolve } from "node:path";
-import { buildDeepSpeedConfig, formatOverrideReport, REPO_ROOT, type ResolvedConfig } from "../config/index.ts";
+import { buildDeepSpeedConfig, formatOverrideReport, type ResolvedConfig } from "../config/index.ts";
 import { UserError } from "../util/errors.ts";
-import { projectPython } from "../util/python.ts";
-import { buildLaunchCommand, countGpus, defaultNprocPerNode, type LaunchCommand } from "./command.ts";
+import { ENGINE_DIR, projectPython } from "../util/python.ts";
+import { countGpus } from "../util/gpus.ts";
+import { buildLaunchCommand, defaultNprocPerNode, type LaunchCommand } from "./command.ts";
 
 /** tasks/train.ts's launch flags, already typed and bounded by its option declarations (lib/util/cli.ts). */
 export interface LaunchFlags {
@@ -49,7 +50,7 @@ export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlag
     rdzvId: flags["rdzv-id"],
     resume,
     python: params.python ?? projectPython(),
-    engineDir: join(REPO_ROOT, "engine"),
+    engineDir: ENGINE_DIR,
     hasGpu,
   });
   const worldSize = nprocPerNode * nnodes;
