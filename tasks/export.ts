@@ -1,23 +1,23 @@
 // DeepSpeed checkpoint(s) -> hf_model/ (full weights, chosen dtype, sharded safetensors, processor, code).
-import { parseTaskArgs } from "../lib/util/args.ts";
-import { runTask, UserError } from "../lib/util/errors.ts";
-import { formatExportReport, runExport, type ExportDtype } from "../lib/export/export.ts";
+import { parseTask } from "../lib/util/cli.ts";
+import { runTask } from "../lib/util/errors.ts";
+import { EXPORT_DTYPES, formatExportReport, runExport } from "../lib/export/export.ts";
 import { createExportProgress } from "../lib/export/progress.ts";
 
 await runTask(async () => {
-  const { values } = parseTaskArgs({
+  const values = parseTask({
     name: "export",
     summary: "write hf_model/ from a checkpoint's DeepSpeed state (any ZeRO stage), loadable by transformers",
     usage: ["--checkpoint DIR [options]", "--all OUTPUT_DIR [--force] [options]"],
     options: {
-      checkpoint: { type: "string", valueName: "DIR", description: "One complete checkpoint-N folder (re-exports it even if it has hf_model/).", alias: ["checkpoint_path"] },
-      all: { type: "string", valueName: "OUTPUT_DIR", description: "Every complete checkpoint of a run that has DeepSpeed state but no hf_model/ yet." },
-      force: { type: "boolean", description: "With --all: re-export checkpoints that already have hf_model/." },
-      dtype: { type: "string", default: "auto", valueName: "auto|bf16|fp16|fp32", description: "dtype of the exported weights; auto = the training precision." },
-      "max-shard-size": { type: "string", default: "5GB", valueName: "SIZE", description: "Largest safetensors shard (e.g. 5GB, 500MB)." },
-      verify: { type: "boolean", description: "Also load the export with from_pretrained and compare its logits on a few validation images with the source state." },
-      "verify-samples": { type: "string", default: "4", valueName: "N", description: "Validation images used by --verify." },
-      json: { type: "boolean", description: "Print the outcomes as JSON." },
+      checkpoint: { type: "string", valueName: "DIR", help: "One complete checkpoint-N folder (re-exports it even if it has hf_model/).", alias: ["checkpoint_path"] },
+      all: { type: "string", valueName: "OUTPUT_DIR", help: "Every complete checkpoint of a run that has DeepSpeed state but no hf_model/ yet." },
+      force: { type: "boolean", help: "With --all: re-export checkpoints that already have hf_model/." },
+      dtype: { type: "string", default: "auto", choices: EXPORT_DTYPES, valueName: "auto|bf16|fp16|fp32", help: "dtype of the exported weights; auto = the training precision." },
+      "max-shard-size": { type: "string", default: "5GB", valueName: "SIZE", help: "Largest safetensors shard (e.g. 5GB, 500MB)." },
+      verify: { type: "boolean", help: "Also load the export with from_pretrained and compare its logits on a few validation images with the source state." },
+      "verify-samples": { type: "int", min: 1, default: 4, valueName: "N", help: "Validation images used by --verify." },
+      json: { type: "boolean", help: "Print the outcomes as JSON." },
     },
     examples: [
       "bun run tasks/export.ts --checkpoint out/run/checkpoint-800 --dtype bf16 --verify",
@@ -28,21 +28,17 @@ await runTask(async () => {
       "atomically: on any failure (memory, disk, a missing shard, a kill) the previous hf_model/ stays as it was.\n" +
       "A slim checkpoint (no DeepSpeed state) is re-exported from its own hf_model/ (new dtype or shard size).",
   });
-  const verifySamples = Number(values["verify-samples"]);
-  if (!/^[1-9][0-9]*$/.test(String(values["verify-samples"]))) {
-    throw new UserError(`--verify-samples ${values["verify-samples"]}: expected a whole number >= 1`);
-  }
   const progress = createExportProgress();
   try {
     const res = await runExport({
-      checkpoint: values.checkpoint as string | undefined,
-      all: values.all as string | undefined,
-      force: values.force === true,
+      checkpoint: values.checkpoint,
+      all: values.all,
+      force: values.force,
       options: {
-        dtype: values.dtype as ExportDtype,
-        maxShardSize: String(values["max-shard-size"]),
-        verify: values.verify === true,
-        verifySamples,
+        dtype: values.dtype,
+        maxShardSize: values["max-shard-size"],
+        verify: values.verify,
+        verifySamples: values["verify-samples"],
       },
       onEvent: (ev, ckpt) => progress.onEvent(ev, ckpt),
       onLog: (line, stream) => {

@@ -4,11 +4,11 @@
 import { resolveConfig } from "../lib/config/index.ts";
 import { prepare, type PrepareMode } from "../lib/data/prepare.ts";
 import { makeProgress, silentProgress } from "../lib/data/progress.ts";
-import { parseTaskArgs } from "../lib/util/args.ts";
+import { parseTask } from "../lib/util/cli.ts";
 import { runTask, UserError } from "../lib/util/errors.ts";
 
 await runTask(async () => {
-  const { values } = parseTaskArgs({
+  const values = parseTask({
     name: "prepare",
     summary: "check the data and the disk before training, or convert an image folder / Food-101 to JSONL",
     usage: [
@@ -17,16 +17,16 @@ await runTask(async () => {
       "--from-food101 ROOT --out DIR [--json]",
     ],
     options: {
-      config: { type: "string", short: "c", valueName: "FILE", description: "YAML config to check; without it the embedded demo (configs/demo.yaml)." },
-      set: { type: "string", multiple: true, valueName: "PATH=VALUE", description: "Override one config option (e.g. data.train_jsonl=data/train.jsonl)." },
-      deep: { type: "boolean", description: "Also decode every image with Pillow, as the engine does (slower)." },
-      json: { type: "boolean", description: "Print the report as JSON (the check also writes data_report.json)." },
-      "allow-low-disk": { type: "boolean", description: "Report a disk shortfall without failing." },
-      "from-folder": { type: "string", valueName: "ROOT", description: "Convert ROOT/<class>/<image> to a stratified train/val JSONL + labels.json." },
-      "from-food101": { type: "string", valueName: "ROOT", description: "Convert Food-101 (images/, meta/) to train.jsonl/test.jsonl with the official split." },
-      out: { type: "string", valueName: "DIR", description: "Converters: where the JSONL and labels.json go. Check: where data_report.png goes [default: the folder of data.train_jsonl]." },
-      "val-ratio": { type: "string", valueName: "R", description: "--from-folder: share of each class put in validation, 0 < R < 1 [default: 0.1]." },
-      seed: { type: "string", valueName: "S", description: "--from-folder: seed of the split [default: 42]." },
+      config: { type: "string", short: "c", valueName: "FILE", help: "YAML config to check; without it the embedded demo (configs/demo.yaml)." },
+      set: { type: "strings", valueName: "PATH=VALUE", help: "Override one config option (e.g. data.train_jsonl=data/train.jsonl)." },
+      deep: { type: "boolean", help: "Also decode every image with Pillow, as the engine does (slower)." },
+      json: { type: "boolean", help: "Print the report as JSON (the check also writes data_report.json)." },
+      "allow-low-disk": { type: "boolean", help: "Report a disk shortfall without failing." },
+      "from-folder": { type: "string", conflicts: ["from-food101", "config", "set", "deep", "allow-low-disk"], valueName: "ROOT", help: "Convert ROOT/<class>/<image> to a stratified train/val JSONL + labels.json." },
+      "from-food101": { type: "string", conflicts: ["config", "set", "deep", "allow-low-disk", "val-ratio", "seed"], valueName: "ROOT", help: "Convert Food-101 (images/, meta/) to train.jsonl/test.jsonl with the official split." },
+      out: { type: "string", valueName: "DIR", help: "Converters: where the JSONL and labels.json go. Check: where data_report.png goes [default: the folder of data.train_jsonl]." },
+      "val-ratio": { type: "number", above: 0, below: 1, valueName: "R", help: "--from-folder: share of each class put in validation, 0 < R < 1 [default: 0.1]." },
+      seed: { type: "int", min: 0, valueName: "S", help: "--from-folder: seed of the split [default: 42]." },
     },
     examples: [
       "bun run tasks/prepare.ts --config configs/food101.yaml",
@@ -41,52 +41,36 @@ await runTask(async () => {
       "Warnings: duplicate images, class imbalance, classes missing from a split, blank lines.",
   });
 
-  const str = (k: string) => values[k] as string | undefined;
-  const number = (k: string, valid: (n: number) => boolean, what: string) => {
-    const raw = str(k);
-    if (raw === undefined) return undefined;
-    const n = Number(raw);
-    if (raw.trim() === "" || !Number.isFinite(n) || !valid(n)) throw new UserError(`--${k} must be ${what}, got ${JSON.stringify(raw)}`);
-    return n;
-  };
-  const folder = str("from-folder");
-  const food = str("from-food101");
-  if (folder && food) throw new UserError("give --from-folder or --from-food101, not both");
+  const folder = values["from-folder"];
+  const food = values["from-food101"];
   const converting = folder ?? food;
-  if (converting) {
-    for (const k of ["config", "set", "deep", "allow-low-disk"]) {
-      if (values[k] !== undefined && values[k] !== false) throw new UserError(`--${k} checks a config; it does not go with --from-${folder ? "folder" : "food101"}`);
-    }
-  } else {
-    for (const k of ["val-ratio", "seed"]) if (values[k] !== undefined) throw new UserError(`--${k} only goes with --from-folder`);
-  }
-  if (converting && !str("out")) throw new UserError(`--from-${folder ? "folder" : "food101"} needs --out DIR (where the JSONL and labels.json are written)`);
+  if (!folder) for (const k of ["val-ratio", "seed"] as const) if (values[k] !== undefined) throw new UserError(`--${k} only goes with --from-folder`);
+  if (converting && !values.out) throw new UserError(`--from-${folder ? "folder" : "food101"} needs --out DIR (where the JSONL and labels.json are written)`);
 
   let mode: PrepareMode;
   if (folder) {
     mode = {
       kind: "from-folder",
       root: folder,
-      out: str("out")!,
-      valRatio: number("val-ratio", (n) => n > 0 && n < 1, "a number between 0 and 1 (exclusive)"),
-      seed: number("seed", (n) => Number.isInteger(n) && n >= 0, "an integer >= 0"),
+      out: values.out!,
+      valRatio: values["val-ratio"],
+      seed: values.seed,
     };
   } else if (food) {
-    if (values["val-ratio"] !== undefined || values.seed !== undefined) throw new UserError("--val-ratio and --seed only go with --from-folder (Food-101 has its official split)");
-    mode = { kind: "from-food101", root: food, out: str("out")! };
+    mode = { kind: "from-food101", root: food, out: values.out! };
   } else {
-    const resolved = resolveConfig({ configPath: str("config") ?? null, sets: (values.set as string[] | undefined) ?? [] });
+    const resolved = resolveConfig({ configPath: values.config ?? null, sets: values.set });
     for (const w of resolved.warnings) process.stderr.write(`warning: ${w}\n`);
     mode = {
       kind: "check",
       config: resolved.config,
       configHash: resolved.configHash,
-      deep: values.deep === true,
-      reportDir: str("out"),
-      allowLowDisk: values["allow-low-disk"] === true,
+      deep: values.deep,
+      reportDir: values.out,
+      allowLowDisk: values["allow-low-disk"],
     };
   }
-  const result = await prepare({ mode, json: values.json === true, progress: values.json ? silentProgress : makeProgress() });
+  const result = await prepare({ mode, json: values.json, progress: values.json ? silentProgress : makeProgress() });
   process.stdout.write(result.output);
   return result.exitCode;
 });

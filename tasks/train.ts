@@ -1,58 +1,50 @@
 // bun run tasks/train.ts [--config F] [--set a.b=v ...] [--dry-run [--json]] [launch flags]
-import { parseTaskArgs } from "../lib/util/args.ts";
+import { parseTask } from "../lib/util/cli.ts";
+import { runTask } from "../lib/util/errors.ts";
 import { resolveConfig, formatOverrideReport, renderConfigOptionsHelp } from "../lib/config/index.ts";
-import { formatDryRun, planLaunch, type LaunchFlags } from "../lib/train/plan.ts";
-import { checkMemory, memoryText } from "../lib/preflight/memory_inputs.ts";
-import { runTask, UserError } from "../lib/util/errors.ts";
-
-const parseArgs = () => parseTaskArgs({
-  name: "train",
-  summary: "validate and resolve a config, then launch DeepSpeed training with torchrun",
-  usage: ["[--config FILE] [--set PATH=VALUE ...] [--dry-run [--json] [--plan]] [--gpu-memory SIZE] [launch options]"],
-  options: {
-    config: { type: "string", short: "c", valueName: "FILE", description: "YAML config; without it the embedded demo (configs/demo.yaml) runs." },
-    set: { type: "string", multiple: true, valueName: "PATH=VALUE", description: "Override one config option, typed by the schema (e.g. training.lr=1e-5)." },
-    "dry-run": { type: "boolean", description: "Validate, resolve, print the override report and the launch command; write nothing." },
-    json: { type: "boolean", description: "With --dry-run: print one JSON object {config, overrides, command} on stdout." },
-    "nproc-per-node": { type: "string", valueName: "N", description: "Processes on this node (default: GPUs in CUDA_VISIBLE_DEVICES / nvidia-smi, else 1)." },
-    nnodes: { type: "string", valueName: "N", description: "Number of nodes (default 1: torchrun --standalone)." },
-    "node-rank": { type: "string", valueName: "R", description: "Rank of this node, 0..nnodes-1 (several nodes only)." },
-    "rdzv-endpoint": { type: "string", valueName: "HOST:PORT", description: "Rendezvous endpoint shared by all nodes (several nodes only)." },
-    "rdzv-id": { type: "string", valueName: "ID", description: "Rendezvous id shared by all nodes [default: qwen-classify]." },
-    resume: { type: "string", valueName: "auto|PATH", description: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path." },
-    overwrite: { type: "boolean", description: "Start fresh even if output_dir already holds checkpoints." },
-    "allow-low-disk": { type: "boolean", description: "Start even if the disk check says the checkpoints will not fit." },
-    "gpu-memory": { type: "string", valueName: "SIZE", description: "Memory of one GPU for the memory check (e.g. 80GiB) when planning on a machine without them [default: nvidia-smi]." },
-    "allow-oom-risk": { type: "boolean", description: "Start even if the memory estimate says one GPU will not hold the run." },
-    plan: { type: "boolean", description: "With --dry-run: the smallest GPU setups that fit, for full fine-tuning and for LoRA." },
-  },
-  examples: [
-    "bun run tasks/train.ts                                   # the demo, on the CPU",
-    "bun run tasks/train.ts --config configs/food101.yaml --dry-run",
-    "bun run tasks/train.ts --config configs/food101.yaml --dry-run --plan --gpu-memory 80GiB   # will it fit; how many GPUs",
-    "bun run tasks/train.ts --config configs/food101_no_eval_save_all.yaml --set training.lr=1e-5",
-    "bun run tasks/train.ts --config configs/food101.yaml --nnodes 2 --node-rank 0 --rdzv-endpoint host0:29500",
-  ],
-  extraHelp: renderConfigOptionsHelp(),
-}).values;
-let values: ReturnType<typeof parseArgs> = {};
+import { formatDryRun, planLaunch } from "../lib/train/plan.ts";
+import { checkMemory } from "../lib/preflight/memory_inputs.ts";
 
 await runTask(async () => {
-  values = parseArgs(); // inside runTask: an unknown flag is a clear message and exit 2
-  const resolved = resolveConfig({ configPath: (values.config as string | undefined) ?? null, sets: (values.set as string[] | undefined) ?? [] });
-  const plan = planLaunch({ resolved, flags: values as LaunchFlags });
-  const gpuMemory = values["gpu-memory"] as string | undefined;
-  const memory = checkMemory({ config: resolved.config, worldSize: plan.worldSize, hasGpu: plan.hasGpu, gpuMemory, plan: Boolean(values.plan) });
+  // inside runTask: an unknown flag is a clear message and exit 2
+  const values = parseTask({
+    name: "train",
+    summary: "validate and resolve a config, then launch DeepSpeed training with torchrun",
+    usage: ["[--config FILE] [--set PATH=VALUE ...] [--dry-run [--json] [--plan]] [--gpu-memory SIZE] [launch options]"],
+    options: {
+      config: { type: "string", short: "c", valueName: "FILE", help: "YAML config; without it the embedded demo (configs/demo.yaml) runs." },
+      set: { type: "strings", valueName: "PATH=VALUE", help: "Override one config option, typed by the schema (e.g. training.lr=1e-5)." },
+      "dry-run": { type: "boolean", help: "Validate, resolve, print the override report and the launch command; write nothing." },
+      json: { type: "boolean", help: "With --dry-run: print one JSON object {config, overrides, command} on stdout." },
+      "nproc-per-node": { type: "int", min: 1, valueName: "N", help: "Processes on this node (default: GPUs in CUDA_VISIBLE_DEVICES / nvidia-smi, else 1)." },
+      nnodes: { type: "int", min: 1, valueName: "N", help: "Number of nodes (default 1: torchrun --standalone)." },
+      "node-rank": { type: "int", min: 0, valueName: "R", help: "Rank of this node, 0..nnodes-1 (several nodes only)." },
+      "rdzv-endpoint": { type: "string", valueName: "HOST:PORT", help: "Rendezvous endpoint shared by all nodes (several nodes only)." },
+      "rdzv-id": { type: "string", valueName: "ID", help: "Rendezvous id shared by all nodes [default: qwen-classify]." },
+      resume: { type: "string", valueName: "auto|PATH", conflicts: ["overwrite"], help: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path." },
+      overwrite: { type: "boolean", help: "Start fresh even if output_dir already holds checkpoints." },
+      "allow-low-disk": { type: "boolean", help: "Start even if the disk check says the checkpoints will not fit." },
+      "gpu-memory": { type: "string", valueName: "SIZE", help: "Memory of one GPU for the memory check (e.g. 80GiB) when planning on a machine without them [default: nvidia-smi]." },
+      "allow-oom-risk": { type: "boolean", help: "Start even if the memory estimate says one GPU will not hold the run." },
+      plan: { type: "boolean", help: "With --dry-run: the smallest GPU setups that fit, for full fine-tuning and for LoRA." },
+    },
+    examples: [
+      "bun run tasks/train.ts                                   # the demo, on the CPU",
+      "bun run tasks/train.ts --config configs/food101.yaml --dry-run",
+      "bun run tasks/train.ts --config configs/food101.yaml --dry-run --plan --gpu-memory 80GiB   # will it fit; how many GPUs",
+      "bun run tasks/train.ts --config configs/food101_no_eval_save_all.yaml --set training.lr=1e-5",
+      "bun run tasks/train.ts --config configs/food101.yaml --nnodes 2 --node-rank 0 --rdzv-endpoint host0:29500",
+    ],
+    extraHelp: renderConfigOptionsHelp(),
+  });
+  const resolved = resolveConfig({ configPath: values.config ?? null, sets: values.set });
+  const plan = planLaunch({ resolved, flags: values });
+  const memory = checkMemory({ config: resolved.config, worldSize: plan.worldSize, hasGpu: plan.hasGpu, gpuMemory: values["gpu-memory"], plan: values.plan });
   if (values["dry-run"]) {
-    process.stdout.write(formatDryRun({ resolved, plan, json: Boolean(values.json), memory }));
+    process.stdout.write(formatDryRun({ resolved, plan, json: values.json, memory }));
     return 0;
   }
   process.stderr.write(formatOverrideReport(resolved.overrides, resolved.warnings));
-  if (memory.preflight?.gpuMemoryBytes != null) process.stderr.write(memoryText(memory));
-  if (memory.preflight?.fits === false) {
-    if (!values["allow-oom-risk"]) throw new UserError("the run will not fit in GPU memory (estimate above): apply one of the changes listed, or pass --allow-oom-risk to launch anyway");
-    process.stderr.write("warning: the memory estimate says this run will not fit (--allow-oom-risk: going ahead)\n");
-  }
   const { runTraining } = await import("../lib/train/run.ts");
   const result = await runTraining({
     config: resolved.config,
@@ -64,8 +56,10 @@ await runTask(async () => {
     dsConfig: plan.dsConfig,
     outputDir: plan.outputDir,
     resume: plan.resume !== null, // the launch argv already carries --resume auto|PATH
-    overwrite: Boolean(values.overwrite),
-    allowLowDisk: Boolean(values["allow-low-disk"]),
+    overwrite: values.overwrite,
+    allowLowDisk: values["allow-low-disk"],
+    memory,
+    allowOomRisk: values["allow-oom-risk"],
   });
   return result.exitCode;
 });

@@ -41,7 +41,7 @@ describe("tasks/export.ts", () => {
     expect(h.out).toContain("--max-shard-size SIZE");
     for (const [args, msg] of [
       [[], "exactly one of --checkpoint C or --all D"],
-      [["--checkpoint", join(run, "checkpoint-2"), "--dtype", "int4"], "--dtype int4"],
+      [["--checkpoint", join(run, "checkpoint-2"), "--dtype", "int4"], "--dtype must be one of auto, bf16, fp16, fp32, got \"int4\""],
       [["--checkpoint", join(run, "checkpoint-2"), "--max-shard-size", "huge"], "--max-shard-size huge"],
       [["--checkpoint", join(run, "checkpoint-99")], "checkpoint not found"],
       [["--all", run, "--verfy"], "verfy"],

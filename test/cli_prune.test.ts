@@ -112,7 +112,7 @@ describe("tasks/prune.ts", () => {
     [["--keep", "last:2"], "--output-dir is required"],
     [["--output-dir", "/nonexistent/qc-run", "--keep", "last:2"], "output directory not found"],
     [["--output-dir", "OUT", "--keep", "newest:2"], "--keep: 'newest:2' is not a retention policy"],
-    [["--output-dir", "OUT", "--keep", "last:2", "--slim", "0"], "--slim 0"],
+    [["--output-dir", "OUT", "--keep", "last:2", "--slim", "0"], "--slim must be an integer >= 1, got \"0\""],
     [["--output-dir", "OUT", "--kep", "last:2"], "kep"],
   ])("bad input %j exits 2 naming the culprit", (args, message) => {
     const out = run();

@@ -4,6 +4,15 @@ import { resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "..");
 const TASKS = ["prepare", "train", "prune", "export", "evaluate", "push"];
+/** A misspelt flag of each task and the flag it should suggest. */
+const TYPOS: Record<string, [string, string]> = {
+  prepare: ["--dep", "--deep"],
+  train: ["--dry-rn", "--dry-run"],
+  prune: ["--kep", "--keep"],
+  export: ["--dtpye", "--dtype"],
+  evaluate: ["--checkpiont", "--checkpoint"],
+  push: ["--repp", "--repo"],
+};
 
 function run(args: string[]) {
   const p = Bun.spawnSync([process.execPath, "run", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
@@ -23,5 +32,11 @@ describe.each(TASKS)("tasks/%s.ts", (name) => {
     expect(r.err).toContain("error: Unknown option '--no-such-flag'");
     expect(r.err).toContain(`bun run tasks/${name}.ts --help`);
     expect(r.err).not.toMatch(/^\s+at /m);
+  });
+  test("a misspelt flag: exit 2 and the closest real flag", () => {
+    const [typo, meant] = TYPOS[name]!;
+    const r = run([`tasks/${name}.ts`, typo]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`error: Unknown option '${typo}' — did you mean ${meant}?`);
   });
 });

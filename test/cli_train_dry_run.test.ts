@@ -100,6 +100,12 @@ describe("tasks/train.ts --dry-run", () => {
     const model = join(cwd, "m7b");
     mkdirSync(model);
     copyFileSync(join(ROOT, "test/fixtures/qwen2_5_vl_7b_config.json"), join(model, "config.json"));
+    // The data the config names exists (the input check comes first), so the memory check is what refuses.
+    const data = join(cwd, "data/food101");
+    mkdirSync(data, { recursive: true });
+    const classes = Array.from({ length: 101 }, (_, i) => `class_${i}`);
+    writeFileSync(join(data, "labels.json"), JSON.stringify(classes));
+    for (const f of ["train.jsonl", "test.jsonl"]) writeFileSync(join(data, f), JSON.stringify({ image: "a.jpg", label: "class_0" }) + "\n");
     const args = ["--config", join(ROOT, "configs/food101.yaml"), "--set", `model.pretrained_name=${model}`, "--set", "deepspeed.zero_stage=0", "--gpu-memory", "24GiB"];
     const r = train([...args, "--dry-run", "--json", "--plan"], { cwd });
     expect(r.code).toBe(0);
@@ -108,12 +114,12 @@ describe("tasks/train.ts --dry-run", () => {
     expect(mem.total_bytes).toBeGreaterThan(100 * 1024 ** 3);
     expect(mem.parts.map((p: { key: string }) => p.key)).toEqual(["weights", "gradients", "optimizer", "lora", "activations", "deepspeed_buffers", "runtime"]);
     expect(mem.plan.lora[0].gpus).toBe(1);
-    const launch = train([...args, "--set", `training.output_dir=${join(cwd, "out")}`], { cwd });
+    const launch = train([...args, "--allow-low-disk", "--set", `training.output_dir=${join(cwd, "out")}`], { cwd });
     expect(launch.code).toBe(2);
     expect(launch.err).toContain("DOES NOT FIT");
     expect(launch.err).toContain("--set model.lora.enabled=true");
     expect(launch.err).toContain("--allow-oom-risk");
-    expect(readdirSync(cwd)).toEqual(["m7b"]);
+    expect(readdirSync(cwd).sort()).toEqual(["data", "m7b"]);
   });
 
   test("--help lists the flags and every config option from the schema", () => {

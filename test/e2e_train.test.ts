@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
+import { makePng } from "../lib/data/fixtures.ts";
 import { readEvents, type AnyEvent } from "../lib/events/tail.ts";
 import { STOP_MESSAGE } from "../lib/train/run.ts";
 
@@ -180,7 +181,10 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("bun run tasks/train.ts (real 
       const results = JSON.parse(readFileSync(join(best, "eval_results.json"), "utf8"));
       const full = Object.values(results as Record<string, { split: string; metrics: { accuracy: number } }>).filter((e) => e.split === "full");
       expect(full).toHaveLength(1);
-      expect(full[0]!.metrics.accuracy).toBeGreaterThanOrEqual(0);
+      // A real bound: 6 steps of the tiny demo reach 0.19 full-eval accuracy here (10 classes); a
+      // model that learned nothing scores 0.10 +- 0.016 on the 360 validation digits.
+      const chance = 1 / 10;
+      expect(full[0]!.metrics.accuracy).toBeGreaterThan(chance + 0.04);
       expect(r.stderr).toMatch(/retention \(best:1\+last:1\): checkpoint-\d+: delete/);
       expect(r.stdout).toContain(`best:          ${best} (accuracy ${full[0]!.metrics.accuracy.toFixed(4)})`);
       expect(r.stdout).toContain(`tasks/evaluate.ts --checkpoint ${best}`);
@@ -192,10 +196,12 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("bun run tasks/train.ts (real 
   test(
     "bad data: non-zero exit naming file:line, nothing trained",
     async () => {
+      // Its own images, so that it does not depend on the digits an earlier test's demo assets built.
       const dir = tmp();
-      const images = join(ROOT, ".cache", "demo", "digits", "images");
-      expect(existsSync(images)).toBe(true); // built by the demo assets of the runs above
-      const good = (i: number) => JSON.stringify({ image: join(images, `digit_${String(i).padStart(4, "0")}.png`), label: i % 10 });
+      const images = join(dir, "images");
+      mkdirSync(images);
+      for (let i = 0; i < 6; i++) writeFileSync(join(images, `${i}.png`), makePng({ width: 56, height: 56, seed: i }));
+      const good = (i: number) => JSON.stringify({ image: join(images, `${i}.png`), label: i % 10 });
       const trainFile = join(dir, "train.jsonl");
       writeFileSync(trainFile, [good(0), good(1), '{"image": "x.png", "label": ', good(3)].join("\n") + "\n");
       writeFileSync(join(dir, "val.jsonl"), [good(4), good(5)].join("\n") + "\n");

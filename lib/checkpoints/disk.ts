@@ -1,6 +1,6 @@
 import { statfsSync } from "node:fs";
 import { join } from "node:path";
-import { dirBytes, formatBytes } from "../util/fs.ts";
+import { dirBytes } from "../util/fs.ts";
 import { listCheckpoints } from "./scan.ts";
 
 /** Bytes of each part of a checkpoint folder (symlinks are not followed). */
@@ -52,12 +52,4 @@ export function runDiskUsage(params: { outputDir: string; statfs?: typeof statfs
     checkpoints,
     free: freeSpace({ path: params.outputDir, statfs: params.statfs }),
   };
-}
-
-/** "disk: run uses 3.1 GiB in 4 checkpoints, 120.0 GiB free of 500.0 GiB" */
-export function formatDiskUsage(u: RunDiskUsage): string {
-  return (
-    `disk: run uses ${formatBytes(u.runBytes)} in ${u.checkpoints.length} checkpoint(s), ` +
-    `${formatBytes(u.free.freeBytes)} free of ${formatBytes(u.free.totalBytes)}`
-  );
 }

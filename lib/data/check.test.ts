@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { checkData, checkLine, closest, type DataReport } from "./check.ts";
+import { closest } from "../config/didyoumean.ts";
+import { checkData, checkLine, type DataReport } from "./check.ts";
 import { resolveClasses } from "./classes.ts";
 import { configForTest, JPEG_3x2, makePng } from "./fixtures.ts";
 
@@ -292,7 +293,7 @@ describe("classes", () => {
     expect(v.problem?.message).toContain("data.labels_file");
   });
 
-  test("closest name", () => {
+  test("closest name (the one did-you-mean, lib/config/didyoumean.ts)", () => {
     expect(closest("Dgo", ["cat", "dog"])).toBe("dog");
     expect(closest("zebra", ["cat", "dog"])).toBeNull();
   });

@@ -3,7 +3,8 @@ import { basename, dirname, isAbsolute, resolve } from "node:path";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import { resolveClasses, type ClassSpec } from "./classes.ts";
 import { inspectImages, type ImageInfo, type ImageReader } from "./image_info.ts";
-import { forEachLine } from "./lines.ts";
+import { closest } from "../config/didyoumean.ts";
+import { forEachLine } from "../util/lines.ts";
 import { FindingList, type Finding } from "./problems.ts";
 import { silentProgress, type ProgressFactory } from "./progress.ts";
 
@@ -521,32 +522,4 @@ export function checkLine(text: string, classes: ClassSpec, nameToId: Map<string
 function preview(text: string | undefined): string {
   const t = String(text);
   return t.length > 80 ? `${t.slice(0, 77)}...` : t;
-}
-
-/** The name closest to `word` (case-insensitive edit distance), if it is close enough. */
-export function closest(word: string, names: string[]): string | null {
-  const w = word.toLowerCase();
-  let best: string | null = null;
-  let bestD = Infinity;
-  for (const n of names) {
-    const d = editDistance(w, n.toLowerCase());
-    if (d < bestD) {
-      bestD = d;
-      best = n;
-    }
-  }
-  return best !== null && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : null;
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 8) return Math.abs(a.length - b.length);
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length];
 }

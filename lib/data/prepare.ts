@@ -15,7 +15,7 @@ import type { ConvertResult } from "./convert_output.ts";
 import { makeDeepDecoder } from "./deep.ts";
 import { plotHistogram } from "./plot.ts";
 import { silentProgress, type ProgressFactory } from "./progress.ts";
-import { PROJECT_ROOT, projectPython } from "../util/python.ts";
+import { enginePythonPath, projectPython } from "../util/python.ts";
 import { formatDataReport } from "./report.ts";
 
 export type PrepareMode =
@@ -78,7 +78,7 @@ export async function buildDemoAssetsWithEngine(config: QwenClassifyConfig, log:
     const resolved = join(dir, "resolved_config.json");
     writeFileSync(resolved, JSON.stringify({ config }));
     const python = projectPython();
-    const env = { ...process.env, PYTHONPATH: [join(PROJECT_ROOT, "engine"), process.env.PYTHONPATH].filter(Boolean).join(":") };
+    const env = { ...process.env, PYTHONPATH: enginePythonPath({ existing: process.env.PYTHONPATH }) };
     const code = await new Promise<number>((res) => {
       const child = nodeSpawn(python, ["-m", "qc_engine.demo_assets", "--resolved", resolved], { env, stdio: ["ignore", "pipe", "pipe"] });
       const relay = (d: Buffer) => d.toString().split("\n").filter(Boolean).forEach(log);

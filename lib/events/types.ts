@@ -87,8 +87,6 @@ export interface UnknownEvent extends EventBase {
 
 export type TrainEvent = StartEvent | StepEvent | EvalEvent | CheckpointEvent | EndEvent | ErrorEvent;
 
-const KNOWN = new Set(["start", "step", "eval", "checkpoint", "end", "error"]);
-
 /** Parse one JSONL line into an event; throws with a short reason when it is not one. */
 export function parseEventLine(line: string): TrainEvent | UnknownEvent {
   const value: unknown = JSON.parse(line);
@@ -99,8 +97,4 @@ export function parseEventLine(line: string): TrainEvent | UnknownEvent {
   if (typeof obj.event !== "string") throw new Error('missing string field "event"');
   if (typeof obj.time !== "number") obj.time = Number.NaN;
   return obj as unknown as TrainEvent | UnknownEvent;
-}
-
-export function isKnownEvent(ev: TrainEvent | UnknownEvent): ev is TrainEvent {
-  return KNOWN.has(ev.event);
 }

@@ -7,10 +7,10 @@ import type { QwenClassifyConfig } from "../../generated/config.ts";
 import { defaultPolicy, parsePolicy } from "../checkpoints/retention.ts";
 import { listCheckpoints } from "../checkpoints/scan.ts";
 import { effectivePrecision, type EffectivePrecision } from "../config/deepspeed.ts";
-import { countGpus } from "../train/command.ts";
 import { UserError } from "../util/errors.ts";
 import { dirBytes, formatBytes } from "../util/fs.ts";
-import { countNonBlankLines } from "../data/lines.ts";
+import { countGpus } from "../util/gpus.ts";
+import { countNonBlankLines } from "../util/lines.ts";
 import { modelSize as readModelSize, type ModelSize } from "./model_size.ts";
 
 /** Bytes per parameter of the DeepSpeed optimizer state: fp32 master copy (4) + Adam m and v (4 + 4). */

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { buildLaunchCommand, countGpus, defaultNprocPerNode, worldSizeFromArgv } from "./command.ts";
+import { countGpus } from "../util/gpus.ts";
+import { buildLaunchCommand, defaultNprocPerNode, worldSizeFromArgv } from "./command.ts";
 
 const base = { resolvedPath: "/o/resolved_config.json", dsConfigPath: "/o/ds_config.json", python: "/r/.venv/bin/python", engineDir: "/r/engine" };
 

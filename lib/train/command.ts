@@ -1,4 +1,5 @@
-// The torchrun (python -m torch.distributed.run) argument list for qc_engine.train.
+// The one torchrun (python -m torch.distributed.run) command builder for qc_engine.train.
+import { enginePythonPath } from "../util/python.ts";
 
 export interface LaunchParams {
   resolvedPath: string;
@@ -17,6 +18,8 @@ export interface LaunchParams {
 
 export interface LaunchCommand {
   argv: string[];
+  /** The Python that torchrun runs under (demo assets use the same one). */
+  python: string;
   /** variables to add to the inherited environment */
   env: Record<string, string>;
 }
@@ -32,9 +35,9 @@ export function buildLaunchCommand(p: LaunchParams): LaunchCommand {
   argv.push("--nproc-per-node", String(p.nprocPerNode));
   argv.push("-m", "qc_engine.train", "--resolved", p.resolvedPath, "--ds-config", p.dsConfigPath);
   if (p.resume) argv.push("--resume", p.resume);
-  const env: Record<string, string> = { PYTHONPATH: p.engineDir };
+  const env: Record<string, string> = { PYTHONPATH: enginePythonPath({ engineDir: p.engineDir }) };
   if (p.hasGpu === false) env.DS_ACCELERATOR = "cpu";
-  return { argv, env };
+  return { argv, python: p.python, env };
 }
 
 /** World size of a torchrun argv: --nproc-per-node x --nnodes (1 when not given; elastic "1:4" counts its minimum). */
@@ -51,29 +54,6 @@ export function worldSizeFromArgv(argv: string[]): number {
   };
   const positive = (n: number | null) => (n !== null && Number.isFinite(n) && n > 0 ? n : 1);
   return positive(value(["--nproc-per-node", "--nproc_per_node"])) * positive(value(["--nnodes"]));
-}
-
-/** GPUs visible: CUDA_VISIBLE_DEVICES when set, else `nvidia-smi -L` (if installed), else 0. */
-export function countGpus(params: { env?: Record<string, string | undefined>; listGpus?: () => string | null } = {}): number {
-  const env = params.env ?? process.env;
-  const visible = env.CUDA_VISIBLE_DEVICES;
-  if (visible !== undefined) {
-    const ids = visible.split(",").map((s) => s.trim()).filter((s) => s !== "");
-    const firstBad = ids.findIndex((s) => s.startsWith("-"));
-    return firstBad < 0 ? ids.length : firstBad; // CUDA stops at the first invalid id ("-1")
-  }
-  const listing = (params.listGpus ?? nvidiaSmiList)();
-  if (!listing) return 0;
-  return listing.split("\n").filter((l) => l.startsWith("GPU ")).length;
-}
-
-function nvidiaSmiList(): string | null {
-  try {
-    const r = Bun.spawnSync(["nvidia-smi", "-L"], { stdout: "pipe", stderr: "ignore" });
-    return r.exitCode === 0 ? r.stdout.toString() : null;
-  } catch {
-    return null; // not installed
-  }
 }
 
 /** Default --nproc-per-node: one process per visible GPU, or 1 on the CPU. */

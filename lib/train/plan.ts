@@ -1,16 +1,18 @@
 // From parsed launch flags + a resolved config to everything a launch needs (or a dry run shows):
 // the torchrun argv and env, the ds_config, the resume target. No side effects but the GPU count.
 import { join, resolve } from "node:path";
-import { buildDeepSpeedConfig, formatOverrideReport, REPO_ROOT, type ResolvedConfig } from "../config/index.ts";
+import { buildDeepSpeedConfig, formatOverrideReport, type ResolvedConfig } from "../config/index.ts";
 import { memoryJson, memoryText, type MemoryCheck } from "../preflight/memory_inputs.ts";
 import { UserError } from "../util/errors.ts";
-import { projectPython } from "../util/python.ts";
-import { buildLaunchCommand, countGpus, defaultNprocPerNode, type LaunchCommand } from "./command.ts";
+import { ENGINE_DIR, projectPython } from "../util/python.ts";
+import { countGpus } from "../util/gpus.ts";
+import { buildLaunchCommand, defaultNprocPerNode, type LaunchCommand } from "./command.ts";
 
+/** tasks/train.ts's launch flags, already typed and bounded by its option declarations (lib/util/cli.ts). */
 export interface LaunchFlags {
-  "nproc-per-node"?: string;
-  nnodes?: string;
-  "node-rank"?: string;
+  "nproc-per-node"?: number;
+  nnodes?: number;
+  "node-rank"?: number;
   "rdzv-endpoint"?: string;
   "rdzv-id"?: string;
   resume?: string;
@@ -26,23 +28,16 @@ export interface LaunchPlan {
   hasGpu: boolean;
 }
 
-function intFlag(flags: LaunchFlags, name: keyof LaunchFlags, min: number): number | undefined {
-  const raw = flags[name];
-  if (raw === undefined) return undefined;
-  if (!/^\d+$/.test(String(raw).trim()) || Number(raw) < min) throw new UserError(`--${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
-  return Number(raw);
-}
-
 export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlags; gpus?: number; python?: string; cwd?: string }): LaunchPlan {
   const { flags } = params;
   const { config } = params.resolved;
-  const nnodes = intFlag(flags, "nnodes", 1) ?? 1;
-  const nodeRank = intFlag(flags, "node-rank", 0) ?? 0;
+  const nnodes = flags.nnodes ?? 1;
+  const nodeRank = flags["node-rank"] ?? 0;
   if (nnodes > 1 && !flags["rdzv-endpoint"]) throw new UserError(`--nnodes ${nnodes} needs --rdzv-endpoint HOST:PORT (the same on every node)`);
   if (nodeRank >= nnodes) throw new UserError(`--node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
   const gpus = params.gpus ?? countGpus();
   const hasGpu = gpus > 0;
-  const nprocPerNode = intFlag(flags, "nproc-per-node", 1) ?? defaultNprocPerNode(gpus);
+  const nprocPerNode = flags["nproc-per-node"] ?? defaultNprocPerNode(gpus);
   const outputDir = config.training.output_dir;
   const resume =
     flags.resume !== undefined ? (flags.resume === "auto" ? "auto" : resolve(params.cwd ?? process.cwd(), flags.resume)) : (config.training.resume_from_checkpoint ?? null);
@@ -56,7 +51,7 @@ export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlag
     rdzvId: flags["rdzv-id"],
     resume,
     python: params.python ?? projectPython(),
-    engineDir: join(REPO_ROOT, "engine"),
+    engineDir: ENGINE_DIR,
     hasGpu,
   });
   const worldSize = nprocPerNode * nnodes;

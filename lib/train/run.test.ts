@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { configForTest } from "../data/fixtures.ts";
 import { statfsWith, writeSafetensors } from "../preflight/test_fixtures.ts";
 import { UserError } from "../util/errors.ts";
-import { pythonFor, redact, runTraining, STOP_MESSAGE, TorchrunReportFilter, torchrunRootExitCode, type RunParams, type SpawnFn } from "./run.ts";
+import { redact, runTraining, STOP_MESSAGE, TorchrunReportFilter, torchrunRootExitCode, type RunParams, type SpawnFn } from "./run.ts";
 
 const BUN = process.execPath;
 const FAKE = resolve(import.meta.dir, "../../test/fixtures/fake_engine.ts");
@@ -22,9 +22,10 @@ function sink() {
 }
 
 /** A full config (schema defaults); max_steps/save_steps match the fake engine's 4 steps, a save every 2. */
-function baseConfig(out: string, training: Record<string, unknown> = {}) {
+function baseConfig(root: string, out: string, training: Record<string, unknown> = {}) {
   return configForTest({
-    model: { pretrained_name: join(out, "no-model-here") },
+    model: { pretrained_name: join(root, "model") },
+    data: { train_jsonl: join(root, "train.jsonl"), val_jsonl: join(root, "val.jsonl") },
     training: { output_dir: out, max_steps: 4, save_steps: 2, save_total_limit: 2, best_model_tracking: { enabled: true, metric: "accuracy" }, checkpoint: { retention: "", keep_optimizer_states: 0 }, ...training },
     demo: { build_tiny_model: false, build_digits_dataset: false },
     hub: { repo_id: "me/digits" },
@@ -35,16 +36,20 @@ function setup(scenario: string, opts: { env?: Record<string, string>; training?
   const root = mkdtempSync(join(tmpdir(), "qc-run-"));
   dirs.push(root);
   const out = join(root, "out");
+  // the inputs the launcher checks before anything starts (the fake engine reads none of them)
+  mkdirSync(join(root, "model"));
+  writeFileSync(join(root, "model", "config.json"), "{}");
+  for (const f of ["train.jsonl", "val.jsonl"]) writeFileSync(join(root, f), "");
   const stderr = sink();
   const stdout = sink();
   const signals = new EventEmitter();
   const params: RunParams = {
-    config: baseConfig(out, opts.training),
+    config: baseConfig(root, out, opts.training),
     overrides: [{ path: "training.save_all_checkpoints", requested: false, value: true, source: "default", reason: "test", kind: "forced" }],
     warnings: [],
     configHash: opts.hash ?? "hash-this",
     sourceFile: "/configs/x.yaml",
-    launch: { argv: [BUN, FAKE, scenario, out], env: { HF_TOKEN: HF, WANDB_API_KEY: WANDB, FAKE_CONFIG_HASH: opts.hash ?? "hash-this", ...opts.env } },
+    launch: { argv: [BUN, FAKE, scenario, out], python: BUN, env: { HF_TOKEN: HF, WANDB_API_KEY: WANDB, FAKE_CONFIG_HASH: opts.hash ?? "hash-this", ...opts.env } },
     dsConfig: { train_micro_batch_size_per_gpu: 4, zero_optimization: { stage: 2 } },
     outputDir: out,
     stdout,
@@ -265,7 +270,11 @@ describe("runTraining with a fake engine", () => {
     expect((caught as UserError).exitCode).toBe(2);
     expect((caught as UserError).message).toContain(`${s.out} holds checkpoints of a different config`);
     expect((caught as UserError).message).toContain("checkpoint-5");
-    expect((caught as UserError).hint).toContain("--overwrite");
+    expect((caught as UserError).message).toContain("fix: choose another training.output_dir");
+    expect((caught as UserError).message).toContain("--overwrite");
+    // the refusal left output_dir as it was: no logs/, no ds_config.json, the old resolved_config.json
+    expect(readdirSync(s.out).sort()).toEqual(["checkpoint-5", "resolved_config.json"]);
+    expect(JSON.parse(readFileSync(join(s.out, "resolved_config.json"), "utf8")).config_hash).toBe("hash-other");
     expect(JSON.parse(readFileSync(join(s.out, "resolved_config.json"), "utf8")).config_hash).toBe("hash-other"); // untouched
     expect(existsSync(join(s.out, "logs"))).toBe(false);
 
@@ -387,7 +396,7 @@ describe("runTraining with a fake engine", () => {
     } finally {
       for (const [k, v] of Object.entries(saved)) if (v === undefined) delete process.env[k]; else process.env[k] = v;
     }
-    expect(existsSync(join(s.out, "logs", "events.jsonl"))).toBe(false);
+    expect(existsSync(s.out)).toBe(false);
   });
 
   test("too little disk for the checkpoints: refused before launch unless allowLowDisk", async () => {
@@ -396,7 +405,6 @@ describe("runTraining with a fake engine", () => {
     // = 4 saves; best:1+last:2 keeps 3, + the one landing = 4 at the peak = 462,144 B (451.3 KiB).
     const s = setup("complete", { training: { max_steps: 8, precision: "fp32" } });
     const model = join(s.root, "model");
-    mkdirSync(model);
     writeSafetensors(join(model, "model.safetensors"), { "model.w": [2500] }, "F32");
     s.params.config.model.pretrained_name = model;
     const spawned: string[] = [];
@@ -414,9 +422,9 @@ describe("runTraining with a fake engine", () => {
     expect((caught as UserError).message).toContain("4 on disk at the peak (4 full)");
     expect((caught as UserError).message).toContain("needs 451.3 KiB; 1000 B free at");
     expect((caught as UserError).hint).toContain("--allow-low-disk");
-    // nothing started: no process, no event
+    // nothing started, nothing written: output_dir was never created
     expect(spawned).toEqual([]);
-    expect(existsSync(join(s.out, "logs", "events.jsonl"))).toBe(false);
+    expect(existsSync(s.out)).toBe(false);
 
     const r = await runTraining({ ...s.params, spawn, statfs: statfsWith(1000), allowLowDisk: true });
     expect(r.exitCode).toBe(0);
@@ -430,7 +438,6 @@ describe("runTraining with a fake engine", () => {
     // (of 8 with 1 process, which would be 4 saves).
     const s = setup("complete", { training: { max_steps: 0, epochs: 1, per_device_batch_size: 8, gradient_accumulation_steps: 1, precision: "fp32" } });
     const model = join(s.root, "model");
-    mkdirSync(model);
     writeSafetensors(join(model, "model.safetensors"), { "model.w": [2500] }, "F32");
     s.params.config.model.pretrained_name = model;
     const train = join(s.root, "train.jsonl");
@@ -450,14 +457,6 @@ describe("helpers", () => {
     expect(torchrunRootExitCode("x\nRoot Cause (first observed failure):\n[0]:\n  exitcode  : 2 (pid: 9)\n")).toBe(2);
     expect(torchrunRootExitCode("Root Cause (first observed failure):\n  exitcode  : -9 (pid: 9)")).toBe(-9);
     expect(torchrunRootExitCode("all fine")).toBeNull();
-  });
-  test("pythonFor finds the venv's python next to torchrun", () => {
-    const dir = mkdtempSync(join(tmpdir(), "qc-py-"));
-    dirs.push(dir);
-    writeFileSync(join(dir, "python"), "");
-    expect(pythonFor([join(dir, "torchrun"), "--standalone"])).toBe(join(dir, "python"));
-    expect(pythonFor(["/usr/bin/python3.11", "-m", "torch.distributed.run"])).toBe("/usr/bin/python3.11");
-    expect(pythonFor(["torchrun"])).toBe("python3");
   });
   test("redact", () => {
     expect(redact(`token=${HF} again ${HF}`, [HF])).toBe("token=*** again ***");

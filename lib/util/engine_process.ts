@@ -3,9 +3,8 @@
 import { spawn as nodeSpawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
-import { join } from "node:path";
 import { UserError } from "./errors.ts";
-import { PROJECT_ROOT } from "./python.ts";
+import { enginePythonPath, PROJECT_ROOT } from "./python.ts";
 
 /** What runEngineProcess needs from a started process (node's ChildProcess satisfies it). */
 export interface EngineProcess {
@@ -29,8 +28,7 @@ export const spawnEngine: SpawnEngine = (argv, opts) => {
 export function engineEnv(base: Record<string, string | undefined> = process.env): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
-  const enginePath = join(PROJECT_ROOT, "engine");
-  env.PYTHONPATH = env.PYTHONPATH ? `${enginePath}:${env.PYTHONPATH}` : enginePath;
+  env.PYTHONPATH = enginePythonPath({ existing: env.PYTHONPATH });
   env.PYTHONUNBUFFERED = "1";
   return env;
 }

@@ -17,3 +17,15 @@ export function projectPython(
   const venv = join(params.root ?? PROJECT_ROOT, ".venv", "bin", "python");
   return (params.exists ?? existsSync)(venv) ? venv : "python3";
 }
+
+/** The engine's package folder (qc_engine lives here). */
+export const ENGINE_DIR = join(PROJECT_ROOT, "engine");
+
+/**
+ * The one PYTHONPATH builder: the engine first, then what was already there (so a user's own
+ * path entries still resolve, but never shadow qc_engine).
+ */
+export function enginePythonPath(params: { existing?: string; engineDir?: string } = {}): string {
+  const engineDir = params.engineDir ?? ENGINE_DIR;
+  return params.existing ? `${engineDir}:${params.existing}` : engineDir;
+}
