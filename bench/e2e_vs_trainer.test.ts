@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { median, probeBatching, readEngineEvents, steadyRate } from "./e2e_vs_trainer.ts";
+import { median, phases, probeBatching, readEngineEvents, steadyRate } from "./e2e_vs_trainer.ts";
 
 describe("steadyRate", () => {
   test("skips the warm-up steps and the intervals that hold a save", () => {
@@ -54,5 +54,13 @@ describe("probeBatching", () => {
   });
   test("available when the dry run accepts it", () => {
     expect(probeBatching({ config: "c.yaml", run: () => ({ exitCode: 0, stderr: "" }) })).toEqual({ available: true, reason: "" });
+  });
+});
+
+describe("phases", () => {
+  test("start-up, training, the saves' excess over a plain step, and the exit", () => {
+    // spawn at 100; steps end at 110, 111, 112, 115 (save after step 3: 3 s instead of 1 s), 116; exit at 120
+    const p = phases({ spawn: 100, exit: 120, stepEnds: [110, 111, 112, 115, 116], saveSteps: [3, 5] });
+    expect(p).toEqual({ startup: 10, training: 6, saving: 2, exit: 4 });
   });
 });

@@ -72,14 +72,32 @@ export function probeBatching(params: { config: string; run?: (argv: string[]) =
   return { available: false, reason: `tasks/train.ts --dry-run refuses data.batching (${line.replace(/^\d+\.\s*/, "")})` };
 }
 
-interface SideRun { wall: number; rate: number | null; finalLoss: number | null; trainLoss?: number | null; paddingFraction?: number | null; steps: number }
+interface SideRun {
+  wall: number; rate: number | null; finalLoss: number | null; trainLoss?: number | null; paddingFraction?: number | null; steps: number;
+  /** where the wall time went: spawn -> first step's end, first -> last step's end, of which saving, last step -> exit */
+  phases: Phases;
+}
+export interface Phases { startup: number; training: number; saving: number; exit: number }
 
-function spawnTimed(argv: string[], env: Record<string, string | undefined>, what: string): number {
+/** Wall-time phases from absolute times (unix seconds): the save share is the save intervals' excess over the median step. */
+export function phases(params: { spawn: number; exit: number; stepEnds: number[]; saveSteps: number[] }): Phases {
+  const { stepEnds } = params;
+  const first = stepEnds[0] ?? params.exit;
+  const last = stepEnds[stepEnds.length - 1] ?? params.exit;
+  const intervals = stepEnds.slice(1).map((t, i) => ({ after: i + 1, seconds: t - stepEnds[i]! }));
+  const plain = intervals.filter((x) => !params.saveSteps.includes(x.after)).map((x) => x.seconds);
+  const typical = plain.length ? median(plain) : 0;
+  const saving = intervals.filter((x) => params.saveSteps.includes(x.after)).reduce((a, x) => a + Math.max(0, x.seconds - typical), 0);
+  return { startup: first - params.spawn, training: last - first, saving, exit: params.exit - last };
+}
+
+function spawnTimed(argv: string[], env: Record<string, string | undefined>, what: string): { wall: number; spawn: number; exit: number } {
+  const spawn = Date.now() / 1000;
   const t0 = performance.now();
   const r = Bun.spawnSync(argv, { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
   const wall = (performance.now() - t0) / 1000;
   if (r.exitCode !== 0) throw new Error(`${what} failed (exit ${r.exitCode}):\n${(r.stdout.toString() + r.stderr.toString()).slice(-4000)}`);
-  return wall;
+  return { wall, spawn, exit: spawn + wall };
 }
 
 function main(): void {
@@ -150,18 +168,19 @@ function main(): void {
 
   const ours = (out: string, sets: string[] = []): SideRun => {
     rmSync(out, { recursive: true, force: true });
-    const wall = spawnTimed([BUN, "run", join(ROOT, "tasks", "train.ts"), "--config", configPath, "--set", `training.output_dir=${out}`, ...sets.flatMap((s) => ["--set", s])], env, "bun run tasks/train.ts");
+    const t = spawnTimed([BUN, "run", join(ROOT, "tasks", "train.ts"), "--config", configPath, "--set", `training.output_dir=${out}`, ...sets.flatMap((s) => ["--set", s])], env, "bun run tasks/train.ts");
     const ev = readEngineEvents(join(out, "logs", "events.jsonl"));
-    return { wall, rate: steadyRate({ stepEnds: ev.stepEnds, saveSteps: ev.saveSteps, globalBatch, skip }), finalLoss: ev.finalLoss, paddingFraction: ev.paddingFraction, steps: ev.steps };
+    // The final save is part of the exit phase on both sides (the Trainer saves after its last step too).
+    return { wall: t.wall, phases: phases({ spawn: t.spawn, exit: t.exit, stepEnds: ev.stepEnds, saveSteps: ev.saveSteps }), rate: steadyRate({ stepEnds: ev.stepEnds, saveSteps: ev.saveSteps, globalBatch, skip }), finalLoss: ev.finalLoss, paddingFraction: ev.paddingFraction, steps: ev.steps };
   };
   const trainer = (out: string): SideRun => {
     rmSync(out, { recursive: true, force: true });
     const timings = join(work, "trainer_timings.json");
     rmSync(timings, { force: true });
-    const wall = spawnTimed([PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", join(ROOT, "bench", "hf_trainer_baseline.py"),
+    const run = spawnTimed([PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", join(ROOT, "bench", "hf_trainer_baseline.py"),
       "--resolved", resolvedPath, "--ds-config", dsPath, "--output-dir", out, "--timings", timings], env, "hf_trainer_baseline.py");
     const t = JSON.parse(readFileSync(timings, "utf8"));
-    return { wall, rate: steadyRate({ stepEnds: t.step_end_times, saveSteps: t.save_steps, globalBatch, skip }), finalLoss: t.final_loss, trainLoss: t.train_loss, steps: t.steps };
+    return { wall: run.wall, phases: phases({ spawn: run.spawn, exit: run.exit, stepEnds: t.step_end_times, saveSteps: t.save_steps }), rate: steadyRate({ stepEnds: t.step_end_times, saveSteps: t.save_steps, globalBatch, skip }), finalLoss: t.final_loss, trainLoss: t.train_loss, steps: t.steps };
   };
 
   console.log(`e2e: ${samples} images (${dataDir}), batch ${batch}, ${steps} steps, save every ${saveSteps}, ZeRO-${zero}, ${precision}, ${runs} run(s), OMP_NUM_THREADS=${values.threads}`);
@@ -178,6 +197,7 @@ function main(): void {
     results.push(pair);
     const f = (r: SideRun) => `${r.wall.toFixed(1)} s, ${r.rate?.toFixed(1) ?? "n/a"} samples/s, final loss ${r.finalLoss?.toFixed(4)}`;
     console.log(`run ${i + 1}: ours ${f(pair.ours)} | Trainer ${f(pair.trainer)} | wall ratio ${(pair.trainer.wall / pair.ours.wall).toFixed(2)}x`);
+    console.log(`  phases ours ${JSON.stringify(pair.ours.phases)} | Trainer ${JSON.stringify(pair.trainer.phases)}`);
   }
 
   // ---- batching modes (ours only), when the option exists
@@ -228,6 +248,10 @@ function main(): void {
     `| final loss (last step) | ${fmt(med((r) => r.ours.finalLoss), 4)} | ${fmt(med((r) => r.trainer.finalLoss), 4)} | ${list((r) => r.ours.finalLoss, 4)} | ${list((r) => r.trainer.finalLoss, 4)} |`,
     `| Trainer wall / ours wall | ${fmt(wallRatio)}x | | aim >= 1.3x: ${wallRatio !== null && wallRatio >= 1.3 ? "met" : "not met"} | |`,
     `| ours samples/s / Trainer samples/s | ${fmt(rateRatio)}x | | | |`,
+    ...(["startup", "training", "saving", "exit"] as const).map((k) => {
+      const what = { startup: "spawn -> first step done (s)", training: "first -> last step done (s)", saving: "of which checkpoint saves (s)", exit: "last step done -> exit, final save included (s)" }[k];
+      return `| ${what} | ${fmt(med((r) => r.ours.phases[k]))} | ${fmt(med((r) => r.trainer.phases[k]))} | ${list((r) => r.ours.phases[k])} | ${list((r) => r.trainer.phases[k])} |`;
+    }),
     "",
     "Batching modes (ours, same data, `--set data.batching=MODE`):", "",
     ...(probe.available

@@ -6,20 +6,21 @@
 #   --quick   (or QC_BENCH_QUICK=1) small sizes and single runs: a smoke run of a few minutes. Its
 #             figures are not comparable with BENCHMARKS.md and are never written there.
 #   --write   passed to the benchmarks that can update their BENCHMARKS.md section themselves
-#             (config_error, data_check, eval_sweep). Without it nothing rewrites BENCHMARKS.md.
-#             engine_throughput and checkpoint_io only print; their sections are updated by hand.
+#             (config_error, data_check, eval_sweep, e2e_vs_trainer). Without it nothing rewrites BENCHMARKS.md.
+#             engine_throughput, checkpoint_io and gpu_smoke only print; their sections are updated by hand.
 #   --only    a comma-separated subset of: config_error data_check engine_throughput eval_sweep checkpoint_io
+#             e2e_vs_trainer gpu_smoke (gpu_smoke: the 7B on a GPU when nvidia-smi sees one, else --tiny on the CPU)
 #
 # Runs scripts/setup.sh first (idempotent; installs nothing when the pinned inputs did not change).
 # Each benchmark runs even if an earlier one failed; the exit code is 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-ALL="config_error data_check engine_throughput eval_sweep checkpoint_io"
+ALL="config_error data_check engine_throughput eval_sweep checkpoint_io e2e_vs_trainer gpu_smoke"
 quick=${QC_BENCH_QUICK:-0}
 write=0
 only=$ALL
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -71,6 +72,14 @@ run_eval_sweep() {
 run_checkpoint_io() {
   if [ "$quick" = 1 ]; then OMP_NUM_THREADS=1 "$PY" bench/checkpoint_io.py --hidden 128 --layers 2 --runs 1
   else OMP_NUM_THREADS=1 "$PY" bench/checkpoint_io.py --runs 3; fi
+}
+run_e2e_vs_trainer() {
+  if [ "$quick" = 1 ]; then "$BUN" run bench/e2e_vs_trainer.ts --quick
+  else "$BUN" run bench/e2e_vs_trainer.ts --runs 3 "${W[@]}"; fi
+}
+run_gpu_smoke() {
+  if nvidia-smi -L >/dev/null 2>&1; then bash bench/gpu_smoke.sh $([ "$quick" = 1 ] && echo "--steps 6")
+  else TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$PWD/.cache/torch_extensions} bash bench/gpu_smoke.sh --tiny; fi
 }
 
 summary=()
