@@ -17,9 +17,11 @@ a lookup, not counted) plus attention, 12 x layers x width x (attended positions
 (vision: 64-patch windows, full attention in fullatt_block_indexes; language: the whole sequence,
 not halved for causality), all from the config. Peak: the GPU's datasheet dense bf16 figure (H200 and
 H100 SXM: 989 TFLOP/s), or --peak-tflops.
---text-layers auto: the most language layers (of 28) whose full fine-tuning state fits the GPU (about 22
-bytes a parameter under ZeRO-2/3 with fp32 Adam, plus 16 GiB for activations): all 7.75B parameters need
-~170 GB, more than one 139 GiB H200 holds. The layer shapes stay the 7B's; the report names the depth.
+--text-layers auto: the most language layers (of 28) whose full fine-tuning state fits the GPU (about 26
+bytes a parameter under ZeRO-2/3 with torch AdamW in fp32, plus 16 GiB for activations; an estimate, not
+measured here): all 7.75B parameters need ~200 GB, more than one 139 GiB H200 holds (16 layers fit).
+The layer shapes stay the 7B's; the report names the depth. --text-layers 28 tries the whole model.
+--budget (default 450 s) bounds the whole script: each variant gets what is left, at most --timeout.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ DEFAULT_WORKDIR = "/tmp/qc_gpu_smoke"
 # Food-101-like sizes (its images have a longest side of 512).
 IMAGE_SIZES = [(512, 384), (384, 512), (512, 512), (512, 341), (341, 512), (512, 288)]
 DATASHEET_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
-BYTES_PER_PARAM = 22  # bf16 weights + grads (+ a flat copy), fp32 grads, master weights, Adam m and v
+# bf16 weights 2 + grads 2 (+ a flat copy 2), fp32 grads 4, master weights 4, Adam m and v 8, and torch AdamW's
+# full-size temporary (its denominator) 4 on ZeRO's one flat fp32 partition.
+BYTES_PER_PARAM = 26
 ACTIVATION_RESERVE = 16 * 2**30
 SKIP_STEPS = 3
 
@@ -51,7 +55,8 @@ def parse_args(argv=None):
     p.add_argument("--only", default="", help="comma-separated variant names (without gpu_/tiny_)")
     p.add_argument("--text-layers", default="auto", help="language layers of the 7B: auto (fit the GPU) or a number")
     p.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak (default: datasheet)")
-    p.add_argument("--timeout", type=int, default=170, help="seconds per variant")
+    p.add_argument("--timeout", type=int, default=200, help="seconds per variant at most")
+    p.add_argument("--budget", type=int, default=450, help="seconds for the whole script (under 8 minutes)")
     p.add_argument("--json", default=None, help="also write the results here")
     return p.parse_args(argv)
 
@@ -287,13 +292,18 @@ def main(argv=None) -> int:
             results.append({"name": variant["name"], "note": variant["note"],
                             "skipped": f"{variant['requires']} is not installed on this machine"})
         else:
-            print(f"running {variant['name']} ({variant['note']}, {steps} steps) ...", flush=True)
-            r = run_variant(variant, work, steps, args.timeout, args.tiny)
-            if "samples_per_s" in r:
+            left = int(args.budget - (time.time() - t_start))
+            if left < 30:
+                results.append({"name": variant["name"], "note": variant["note"],
+                                "skipped": f"not run: {left} s of the --budget {args.budget} s left"})
+            else:
+                print(f"running {variant['name']} ({variant['note']}, {steps} steps) ...", flush=True)
+                results.append(run_variant(variant, work, steps, min(args.timeout, left), args.tiny))
+            r = results[-1]
+            if "samples_per_s" in r:  # r is the entry just appended
                 r["tokens_per_s"] = r["samples_per_s"] * mean_tokens
                 r["model_tflops_per_s"] = r["samples_per_s"] * mean_flops / 1e12
                 r["mfu"] = r["samples_per_s"] * mean_flops / peak if peak else None
-            results.append(r)
         last = results[-1]
         print("  " + (f"skipped: {last['skipped']}" if "skipped" in last else
                       f"FAILED (exit {last['exit_code']}):\n{last.get('error', '')}" if "error" in last else
