@@ -253,6 +253,11 @@ function main(): void {
       return `| ${what} | ${fmt(med((r) => r.ours.phases[k]))} | ${fmt(med((r) => r.trainer.phases[k]))} | ${list((r) => r.ours.phases[k])} | ${list((r) => r.trainer.phases[k])} |`;
     }),
     "",
+    `Where the wall-time difference lies (Trainer minus ours, medians): ${(["startup", "training", "saving", "exit"] as const)
+      .map((k) => ({ k, d: (med((r) => r.trainer.phases[k]) ?? 0) - (med((r) => r.ours.phases[k]) ?? 0) }))
+      .sort((a, b) => Math.abs(b.d) - Math.abs(a.d))
+      .map(({ k, d }) => `${k} ${d >= 0 ? "+" : ""}${d.toFixed(1)} s`).join(", ")} (saving is part of training).`,
+    "",
     "Batching modes (ours, same data, `--set data.batching=MODE`):", "",
     ...(probe.available
       ? ["| mode | samples/s | padding fraction | wall (s) |", "|---|---|---|---|", ...modes.map((m) => `| ${m.mode} | ${fmt(m.rate, 1)} | ${m.pad === null ? "n/a (engine does not report it)" : fmt(m.pad, 3)} | ${fmt(m.wall)} |`)]

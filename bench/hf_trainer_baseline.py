@@ -90,7 +90,8 @@ def collate(pad_id: int):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import torch
-    from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
+    from transformers import (AutoConfig, AutoImageProcessor, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments,
+                              set_seed)
 
     from qc_engine.modeling_qwen_classifier import Qwen2_5_VLForImageClassification
 
@@ -136,7 +137,8 @@ def main(argv=None) -> int:
         **({"gradient_checkpointing": True} if train_cfg.get("gradient_checkpointing") else {}),
     )
     # After TrainingArguments (which sets up the DeepSpeed config): under ZeRO-3 from_pretrained
-    # then builds the model sharded, as a user's script would.
+    # then builds the model sharded, as a user's script would. Seeded first (the new head's weights).
+    set_seed(int(train_cfg["seed"]))
     model = Qwen2_5_VLForImageClassification.from_pretrained(path, config=hf_config,
                                                              dtype=torch.bfloat16 if bf16 else torch.float32)
     dataset = JsonlImageDataset(data_cfg["train_jsonl"], tokenizer, image_processor, data_cfg.get("prompt", ""))
