@@ -200,8 +200,19 @@ function main(): void {
     console.log(`  phases ours ${JSON.stringify(pair.ours.phases)} | Trainer ${JSON.stringify(pair.trainer.phases)}`);
   }
 
-  // ---- batching modes (ours only), when the option exists
+  // ---- batching modes (ours only), when the option exists; today's padding, computed from the data
   const probe = probeBatching({ config: configPath });
+  const padNow = Bun.spawnSync([PYTHON, "-c",
+    `import json, sys; sys.path[:0] = ["engine", "bench"]\nimport varied_digits\n` +
+    `print(json.dumps(varied_digits.padding_fraction(${JSON.stringify(`${dataDir}/train.jsonl`)}, ${JSON.stringify(modelDir)}, ${batch}, ${plan.config.training.seed}, ${plan.config.data.image_min_pixels}, ${plan.config.data.image_max_pixels}, ${JSON.stringify(plan.config.data.prompt)})))`],
+  { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
+  const today = padNow.exitCode === 0 ? JSON.parse(padNow.stdout.toString().trim().split("\n").pop()!) : null;
+  const todayLine = today
+    ? `Today's engine (one padded batch of ${batch} in the sampler's order, no data.batching option): padding fraction ${today.padding_fraction.toFixed(3)} ` +
+      `(${today.real_tokens} real of ${today.padded_tokens} language-model positions in the epoch; sequences of ${today.min_len}..${today.max_len} tokens), ` +
+      "computed from the data with the engine's own sampler, tokenizer and image processor (bench/varied_digits.py padding_fraction)."
+    : `Today's padding fraction could not be computed: ${padNow.stderr.toString().trim().split("\n").pop()}`;
+  console.log(todayLine);
   const modes: { mode: string; rate: number | null; pad: number | null; wall: number }[] = [];
   if (probe.available) {
     const per: Record<string, SideRun[]> = {};
@@ -259,6 +270,7 @@ function main(): void {
       .map(({ k, d }) => `${k} ${d >= 0 ? "+" : ""}${d.toFixed(1)} s`).join(", ")} (saving is part of training).`,
     "",
     "Batching modes (ours, same data, `--set data.batching=MODE`):", "",
+    todayLine, "",
     ...(probe.available
       ? ["| mode | samples/s | padding fraction | wall (s) |", "|---|---|---|---|", ...modes.map((m) => `| ${m.mode} | ${fmt(m.rate, 1)} | ${m.pad === null ? "n/a (engine does not report it)" : fmt(m.pad, 3)} | ${fmt(m.wall)} |`)]
       : [`not available: ${probe.reason}.`]),

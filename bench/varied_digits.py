@@ -68,6 +68,38 @@ def build(out: str | Path, samples: int = 512, val: int = 64, min_side: int = 56
     return summary
 
 
+def padding_fraction(jsonl: str | Path, model_dir: str | Path, batch: int, seed: int, min_pixels: int,
+                     max_pixels: int, prompt: str = "") -> dict:
+    """Share of padded language-model positions in the engine's padded batches of one epoch.
+
+    The engine's order (ResumableDistributedSampler, one process, epoch 0) and its sequence lengths
+    (prompt tokens + the image's merged patches, as ClassifierCollator builds them; the image sizes are
+    read from the files, the processor's resize rule gives the grid).
+    """
+    from PIL import Image
+    from qc_engine.data import ResumableDistributedSampler, build_prompt, read_jsonl
+    from qc_engine.model import load_processing
+
+    tokenizer, processor = load_processing(model_dir, min_pixels, max_pixels)
+    text = len(tokenizer(build_prompt(prompt))["input_ids"]) - 1
+    samples = read_jsonl(jsonl, [str(i) for i in range(10)], check_images=False).samples
+    lengths = []
+    for sample in samples:
+        with Image.open(sample.image) as img:
+            grid = processor(images=[Image.new("RGB", img.size)], return_tensors="pt")["image_grid_thw"][0]
+        lengths.append(text + int(grid.prod()) // processor.merge_size ** 2)
+    sampler = ResumableDistributedSampler(samples, num_replicas=1, rank=0, seed=seed)
+    sampler.set_epoch(0)
+    order = list(sampler)
+    real = padded = 0
+    for i in range(0, len(order) - batch + 1, batch):  # drop_last, as the engine
+        chunk = [lengths[j] for j in order[i:i + batch]]
+        real += sum(chunk)
+        padded += max(chunk) * len(chunk)
+    return {"padding_fraction": 1 - real / padded, "real_tokens": real, "padded_tokens": padded,
+            "min_len": min(lengths), "max_len": max(lengths)}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True)
