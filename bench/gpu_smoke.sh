@@ -6,7 +6,9 @@
 #   bash bench/gpu_smoke.sh [--tiny] [gpu_smoke.py options: --steps N --only zero2_sdpa,... --json FILE]
 #
 # Needs one NVIDIA GPU, python3 with torch, transformers, PIL, and DeepSpeed; no Bun, no network.
-# Wheels in .whl/ (DeepSpeed, or a newer transformers/peft) are installed into /tmp/site first.
+# Wheels in .whl/ are installed into /tmp/site first: DeepSpeed (pip wheel --no-deps --no-build-isolation
+# deepspeed==0.19.8, 2 MB) where it is missing, and transformers 5.23.0 (13 MB) where the machine's is
+# older (the classifier registers its weight layout through transformers.conversion_mapping, as in 5.23).
 # --tiny: the same script on the CPU with the tiny model (fp32), to check it works.
 # The configs come from bench/gpu_smoke/ (bun run bench/gpu_smoke_configs.ts, committed).
 set -euo pipefail
