@@ -50,7 +50,7 @@ SKIP_STEPS = 3
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tiny", action="store_true", help="the tiny model, fp32 on the CPU (checks the script)")
-    p.add_argument("--steps", type=int, default=None, help="optimizer steps per variant [20; --tiny 4]")
+    p.add_argument("--steps", type=int, default=None, help="optimizer steps per variant [20; --tiny 6]")
     p.add_argument("--workdir", default=DEFAULT_WORKDIR)
     p.add_argument("--only", default="", help="comma-separated variant names (without gpu_/tiny_)")
     p.add_argument("--text-layers", default="auto", help="language layers of the 7B: auto (fit the GPU) or a number")
@@ -246,7 +246,7 @@ def run_variant(variant: dict, work: Path, steps: int, timeout: int, tiny: bool)
 def main(argv=None) -> int:
     args = parse_args(argv)
     t_start = time.time()
-    steps = args.steps or (4 if args.tiny else 20)
+    steps = args.steps or (6 if args.tiny else 20)
     if steps <= SKIP_STEPS + 1:
         print(f"error: --steps must be above {SKIP_STEPS + 1} (the first {SKIP_STEPS} are warm-up)", file=sys.stderr)
         return 2
