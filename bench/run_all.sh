@@ -6,20 +6,21 @@
 #   --quick   (or QC_BENCH_QUICK=1) small sizes and single runs: a smoke run of a few minutes. Its
 #             figures are not comparable with BENCHMARKS.md and are never written there.
 #   --write   passed to the benchmarks that can update their BENCHMARKS.md section themselves
-#             (config_error, data_check, eval_sweep). Without it nothing rewrites BENCHMARKS.md.
-#             engine_throughput, checkpoint_io and memory_calibration only print; their sections are updated by hand.
-#   --only    a comma-separated subset of: config_error data_check engine_throughput eval_sweep checkpoint_io memory_calibration
+#             (config_error, data_check, eval_sweep, e2e_vs_trainer). Without it nothing rewrites BENCHMARKS.md.
+#             engine_throughput, checkpoint_io, memory_calibration and gpu_smoke only print; their sections are updated by hand.
+#   --only    a comma-separated subset of: config_error data_check engine_throughput eval_sweep checkpoint_io
+#             memory_calibration e2e_vs_trainer gpu_smoke (gpu_smoke: the 7B on a GPU when nvidia-smi sees one, else --tiny on the CPU)
 #
 # Runs scripts/setup.sh first (idempotent; installs nothing when the pinned inputs did not change).
 # Each benchmark runs even if an earlier one failed; the exit code is 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-ALL="config_error data_check engine_throughput eval_sweep checkpoint_io memory_calibration"
+ALL="config_error data_check engine_throughput eval_sweep checkpoint_io memory_calibration e2e_vs_trainer gpu_smoke"
 quick=${QC_BENCH_QUICK:-0}
 write=0
 only=$ALL
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -75,6 +76,14 @@ run_checkpoint_io() {
 run_memory_calibration() {
   if [ "$quick" = 1 ]; then PYTHONPATH=engine "$PY" bench/memory_calibration.py --cases small --variants full,lora
   else PYTHONPATH=engine "$PY" bench/memory_calibration.py --cases tiny,mid,wide7b; fi
+}
+run_e2e_vs_trainer() {
+  if [ "$quick" = 1 ]; then "$BUN" run bench/e2e_vs_trainer.ts --quick
+  else "$BUN" run bench/e2e_vs_trainer.ts --runs 3 "${W[@]}"; fi
+}
+run_gpu_smoke() {
+  if nvidia-smi -L >/dev/null 2>&1; then bash bench/gpu_smoke.sh $([ "$quick" = 1 ] && echo "--steps 6")
+  else TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$PWD/.cache/torch_extensions} bash bench/gpu_smoke.sh --tiny; fi
 }
 
 summary=()
