@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "..");
-const TASKS = ["prepare", "train", "prune", "export", "evaluate", "push"];
+const TASKS = ["prepare", "train", "prune", "export", "evaluate", "push", "predict"];
 
 function run(args: string[]) {
   const p = Bun.spawnSync([process.execPath, "run", ...args], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
