@@ -11,6 +11,7 @@ import { writeFileAtomic } from "../util/fs.ts";
 import { checkData, type DataReport, type DeepDecoder } from "./check.ts";
 import { convertFolder } from "./convert_folder.ts";
 import { convertFood101 } from "./convert_food101.ts";
+import { convertHf, type ConvertHfParams } from "./convert_hf.ts";
 import type { ConvertResult } from "./convert_output.ts";
 import { makeDeepDecoder } from "./deep.ts";
 import { plotHistogram } from "./plot.ts";
@@ -21,6 +22,7 @@ import { formatDataReport } from "./report.ts";
 export type PrepareMode =
   | { kind: "from-folder"; root: string; out: string; valRatio?: number; seed?: number }
   | { kind: "from-food101"; root: string; out: string }
+  | ({ kind: "from-hf" } & Pick<ConvertHfParams, "source" | "outDir" | "split" | "imageColumn" | "labelColumn" | "labelsFile" | "revision">)
   | {
       kind: "check";
       config: QwenClassifyConfig;
@@ -53,6 +55,14 @@ export interface PrepareResult {
 
 export async function prepare(params: PrepareParams): Promise<PrepareResult> {
   const { mode } = params;
+  if (mode.kind === "from-hf") {
+    const { kind: _kind, ...rest } = mode;
+    const r = await convertHf({ ...rest, progress: params.progress });
+    const failed = r.check !== null && !r.check.ok;
+    const text = formatConversion(r) + (r.check ? `\ndata check of the converted files:\n${formatDataReport(r.check)}` : "") +
+      `\nconverted ${(r.counts.train + r.counts.val).toLocaleString("en-US")} images in ${r.seconds.toFixed(1)} s (${r.imagesPerS.toFixed(1)} images/s)\n`;
+    return { exitCode: failed ? 2 : 0, output: params.json ? JSON.stringify(r, null, 2) + "\n" : text };
+  }
   if (mode.kind === "from-folder" || mode.kind === "from-food101") {
     const r = mode.kind === "from-folder" ? convertFolder({ root: mode.root, outDir: mode.out, valRatio: mode.valRatio, seed: mode.seed }) : convertFood101({ root: mode.root, outDir: mode.out });
     return { exitCode: 0, output: params.json ? JSON.stringify(r, null, 2) + "\n" : formatConversion(r) };
