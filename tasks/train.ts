@@ -3,6 +3,7 @@ import { parseTaskArgs } from "../lib/util/args.ts";
 import { runTask } from "../lib/util/errors.ts";
 import { resolveConfig, formatOverrideReport, renderConfigOptionsHelp } from "../lib/config/index.ts";
 import { formatDryRun, planLaunch, type LaunchFlags } from "../lib/train/plan.ts";
+import { checkModelSource } from "../lib/hub/model_source.ts";
 
 const parseArgs = () => parseTaskArgs({
   name: "train",
@@ -36,7 +37,9 @@ await runTask(async () => {
   values = parseArgs(); // inside runTask: an unknown flag is a clear message and exit 2
   const resolved = resolveConfig({ configPath: (values.config as string | undefined) ?? null, sets: (values.set as string[] | undefined) ?? [] });
   const plan = planLaunch({ resolved, flags: values as LaunchFlags });
+  const model = await checkModelSource({ config: resolved.config }); // a Hub id: repo, revision, token, size; exit 2, nothing written
   if (values["dry-run"]) {
+    if (model.kind === "hub") process.stderr.write(`${model.text}\n`);
     process.stdout.write(formatDryRun({ resolved, plan, json: Boolean(values.json) }));
     return 0;
   }

@@ -9,6 +9,7 @@ import { tailEvents, type AnyEvent } from "../events/tail.ts";
 import type { CheckpointEvent, ErrorEvent } from "../events/types.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { prepareModelSource } from "../hub/model_source.ts";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import { preflight, type PreflightParams } from "../preflight/disk.ts";
 import { checkOutputDir } from "../preflight/output_dir.ts";
@@ -53,6 +54,8 @@ export interface RunConfig {
 export interface RunParams {
   /** The fully resolved config (the disk preflight reads most of it). */
   config: QwenClassifyConfig;
+  /** Injected for tests; default lib/hub/model_source.ts (a Hub id: check, download once, record). */
+  prepareModelSource?: typeof prepareModelSource;
   overrides: unknown[];
   warnings?: string[];
   configHash: string;
@@ -320,6 +323,8 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
   };
   writeFileAtomic(resolvedPath, redact(JSON.stringify(resolvedDoc, null, 2) + "\n", secrets));
   writeFileAtomic(dsPath, redact(JSON.stringify(params.dsConfig, null, 2) + "\n", secrets));
+  // A Hub model id: downloaded once here (not per rank), resolved_config.json pointed at the snapshot (lib/hub/model_source.ts).
+  await (params.prepareModelSource ?? prepareModelSource)({ config, resolvedPath, env, log: (l) => stderr.write(`${l}\n`) });
 
   // --- 3. log, watcher, signals --------------------------------------------------------------
   const logDir = join(outputDir, "logs");
