@@ -226,11 +226,12 @@ export function startHubServer(options: HubServerOptions): HubServer {
     const headers: Record<string, string> = { "X-Repo-Commit": rev.commit, "Accept-Ranges": "bytes", "content-type": "application/octet-stream" };
     if (f.kind === "regular") headers.ETag = `"${gitBlobOid(f.data)}"`;
     else Object.assign(headers, { ETag: `"${f.oid}"`, "X-Linked-Etag": `"${f.oid}"`, "X-Linked-Size": String(f.size) });
-    const range = /^bytes=(\d+)-$/.exec(req.headers.get("range") ?? "");
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
     const start = range ? Math.min(Number(range[1]), data.length) : 0;
-    const body = data.subarray(start);
+    const end = range && range[2] ? Math.min(Number(range[2]), data.length - 1) : data.length - 1;
+    const body = data.subarray(start, end + 1);
     headers["Content-Length"] = String(req.method === "HEAD" ? data.length : body.length);
-    if (range) headers["Content-Range"] = `bytes ${start}-${data.length - 1}/${data.length}`;
+    if (range) headers["Content-Range"] = `bytes ${start}-${end}/${data.length}`;
     return new Response(req.method === "HEAD" ? null : (body as unknown as BodyInit), { status: range ? 206 : 200, headers });
   }
 

@@ -6,6 +6,8 @@ import { dirname, join } from "node:path";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import { preflight, type PreflightResult } from "../preflight/disk.ts";
 import { checkOutputDir } from "../preflight/output_dir.ts";
+import { findModelDir, type ModelSize } from "../preflight/model_size.ts";
+import { checkModelSource, hubModelId, modelSizeFromHub } from "../hub/model_source.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkData, type DataReport, type DeepDecoder } from "./check.ts";
@@ -154,7 +156,9 @@ async function checkAndPreflight(params: PrepareParams & { mode: Extract<Prepare
   let disk: PreflightResult | null = null;
   let diskError: UserError | null = null;
   try {
+    const modelSize = await hubModelSize(config, notes); // a Hub id not downloaded yet: sizes from the Hub
     disk = await preflight({
+      modelSize,
       config,
       allowLowDisk: mode.allowLowDisk,
       statfs: params.statfs,
@@ -199,6 +203,15 @@ async function checkAndPreflight(params: PrepareParams & { mode: Extract<Prepare
   }
   out.push("", exitCode === 0 ? "prepare: OK" : `prepare: FAILED (${[!report.ok && "data problems", diskError && "not enough disk"].filter(Boolean).join(", ")})`);
   return { exitCode, output: out.join("\n") + "\n" };
+}
+
+/** A Hub model id that is not on this machine: its size from the Hub listing and safetensors headers. */
+async function hubModelSize(config: QwenClassifyConfig, notes: string[]): Promise<ModelSize | undefined> {
+  if (!hubModelId(config) || findModelDir({ name: config.model.pretrained_name })) return undefined;
+  const check = await checkModelSource({ config }); // a refusal is a UserError: reported like a disk problem
+  if (check.kind !== "hub" || check.offline) return undefined;
+  notes.push(check.text);
+  return modelSizeFromHub(check, config.model.num_labels);
 }
 
 export type { DataReport };

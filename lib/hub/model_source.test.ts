@@ -7,12 +7,27 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startHubServer, type HubServer } from "../../test/hub_server.ts";
 import { UserError } from "../util/errors.ts";
-import { checkModelSource, hubModelId, modelSourceOf, recordModelSource, type HubModelCheck } from "./model_source.ts";
+import { checkModelSource, hubModelId, modelSizeFromHub, modelSourceOf, recordModelSource, type HubModelCheck } from "./model_source.ts";
 
 let hub: HubServer;
 let c1: string;
 let c2: string;
-const weights = new Uint8Array(5000).fill(7);
+/** A safetensors file: 8-byte length, JSON header, then the (zero) tensor bytes. */
+function safetensors(tensors: Record<string, number[]>): Uint8Array {
+  let offset = 0;
+  const header: Record<string, unknown> = {};
+  for (const [name, shape] of Object.entries(tensors)) {
+    const bytes = shape.reduce((a, b) => a * b, 1) * 2;
+    header[name] = { dtype: "BF16", shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  const head = new TextEncoder().encode(JSON.stringify(header));
+  const out = new Uint8Array(8 + head.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(head.length), true);
+  out.set(head, 8);
+  return out;
+}
+const weights = safetensors({ "model.embed_tokens.weight": [100, 8], "visual.blocks.0.weight": [8, 8], "lm_head.weight": [100, 8] });
 const cfg = (name: string, revision = "main") => ({ model: { pretrained_name: name, revision }, demo: { build_tiny_model: false } });
 
 beforeAll(() => {
@@ -50,7 +65,11 @@ describe("checkModelSource", () => {
     const main = (await checkModelSource({ config: cfg("me/tiny"), env })) as HubModelCheck;
     expect(main.commit).toBe(c2);
     expect(main.files.map((f) => f.path).sort()).toEqual(["config.json", "extra.txt", "model.safetensors"]);
-    expect(main.weightBytes).toBe(5000);
+    expect(main.weightBytes).toBe(weights.length);
+    // parameters from the headers (Range requests), nothing downloaded: lm_head left out, a 3-way head added
+    const size = modelSizeFromHub(main, 3);
+    expect(size).toMatchObject({ params: 800 + 64 + 8 * 3 + 3, visionParams: 64, hiddenSize: 8, source: "safetensors" });
+    expect(main.text).toContain("; 1,664 parameters in its safetensors headers");
     expect(main.totalBytes).toBe(main.files.reduce((a, f) => a + f.size, 0));
     expect(main.text).toContain(`me/tiny@main (commit ${c2.slice(0, 12)})`);
     const pinned = (await checkModelSource({ config: cfg("me/tiny", c1), env })) as HubModelCheck;
@@ -103,4 +122,22 @@ test("recordModelSource: the resolved config points at the snapshot and keeps id
   expect(doc.config.model.pretrained_name).toBe("/cache/snap");
   expect(doc.config_hash).toBe("abc");
   expect(modelSourceOf(doc)).toEqual({ repo_id: "me/tiny", revision: "main", commit: c2 });
+});
+
+test("the disk preflight of tasks/prepare.ts counts a Hub model that is not downloaded yet", async () => {
+  const { prepare } = await import("../data/prepare.ts");
+  const { resolveConfig } = await import("../config/resolve.ts");
+  const saved = { HF_ENDPOINT: process.env.HF_ENDPOINT, HF_HUB_CACHE: process.env.HF_HUB_CACHE };
+  process.env.HF_ENDPOINT = hub.url;
+  process.env.HF_HUB_CACHE = mkdtempSync(join(tmpdir(), "qc-ms-cache-"));
+  try {
+    const dir = mkdtempSync(join(tmpdir(), "qc-ms-prep-"));
+    const resolved = resolveConfig({ configPath: null, sets: ["model.pretrained_name=me/tiny", "demo.build_tiny_model=false", "demo.build_digits_dataset=false", `training.output_dir=${join(dir, "out")}`, `data.train_jsonl=${join(dir, "none.jsonl")}`] });
+    const r = await prepare({ mode: { kind: "check", config: resolved.config, configHash: resolved.configHash }, plot: async () => null });
+    expect(r.output).toContain(`note: model: me/tiny@main (commit ${c2.slice(0, 12)})`);
+    expect(r.output).toContain("1,664 parameters in its safetensors headers");
+    expect(r.output).not.toContain("disk not checked");
+  } finally {
+    for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v);
+  }
 });

@@ -13,6 +13,7 @@ import { UserError } from "../util/errors.ts";
 import { engineEnv, runEngineProcess, type SpawnEngine } from "../util/engine_process.ts";
 import { formatBytes, writeFileAtomic } from "../util/fs.ts";
 import { projectPython } from "../util/python.ts";
+import type { ModelSize } from "../preflight/model_size.ts";
 import { resolveToken } from "./token.ts";
 
 type Env = Record<string, string | undefined>;
@@ -37,6 +38,8 @@ export interface HubModelCheck {
   /** Bytes of weight files (safetensors, ...), the part the disk preflight counts as the model. */
   weightBytes: number;
   offline: boolean;
+  /** Tensors of the safetensors shards, from their headers read with HTTP Range (no weights downloaded). */
+  tensors: { name: string; dtype: string; shape: number[] }[] | null;
   text: string;
 }
 
@@ -93,12 +96,14 @@ export async function checkModelSource(p: CheckModelSourceParams): Promise<Model
   if (!files.some((f) => f.path === "config.json")) {
     throw new UserError(`model.pretrained_name ${repoId}@${revision}: the repository has no config.json; is it a model repository?`);
   }
+  const tensors = await readHubSafetensors({ endpoint, repoId, commit: commit ?? revision, files, token });
   const totalBytes = files.reduce((a, f) => a + f.size, 0);
   const weightBytes = files.filter((f) => WEIGHT_FILE.test(f.path)).reduce((a, f) => a + f.size, 0);
   const cached = commit && existsSync(join(hubCacheDir(env), `models--${repoId.replace("/", "--")}`, "snapshots", commit));
   const text = `model: ${repoId}@${revision} (commit ${commit?.slice(0, 12) ?? "?"}) on ${endpoint}: ${files.length} file(s), ` +
-    `${formatBytes(totalBytes)}${cached ? " (snapshot already in the cache)" : ` to download into ${hubCacheDir(env)}`}`;
-  return { kind: "hub", repoId, revision, commit, endpoint, files, totalBytes, weightBytes, offline: false, text };
+    `${formatBytes(totalBytes)}${cached ? " (snapshot already in the cache)" : ` to download into ${hubCacheDir(env)}`}` +
+    (tensors ? `; ${tensors.reduce((a, t) => a + t.shape.reduce((x, y) => x * y, 1), 0).toLocaleString("en-US")} parameters in its safetensors headers` : "");
+  return { kind: "hub", repoId, revision, commit, endpoint, files, totalBytes, weightBytes, offline: false, tensors, text };
 }
 
 function checkCached(p: { repoId: string; revision: string; endpoint: string; env: Env }): HubModelCheck {
@@ -115,7 +120,62 @@ function checkCached(p: { repoId: string; revision: string; endpoint: string; en
       hint: "download it once with network access (unset HF_HUB_OFFLINE), or point model.pretrained_name at a local folder",
     });
   }
-  return { kind: "hub", repoId: p.repoId, revision: p.revision, commit, endpoint: p.endpoint, files: [], totalBytes: 0, weightBytes: 0, offline: true, text: `model: ${p.repoId}@${p.revision} from the cache (HF_HUB_OFFLINE): ${snapshot}` };
+  return { kind: "hub", repoId: p.repoId, revision: p.revision, commit, endpoint: p.endpoint, files: [], totalBytes: 0, weightBytes: 0, offline: true, tensors: null, text: `model: ${p.repoId}@${p.revision} from the cache (HF_HUB_OFFLINE): ${snapshot}` };
+}
+
+/**
+ * The JSON headers of the repo's *.safetensors files, read with two HTTP Range requests each (8 bytes
+ * of length, then the header), so the disk preflight counts parameters exactly before any download.
+ * null when a server does not honour Range or a header is unreadable (the preflight then says so).
+ */
+export async function readHubSafetensors(p: { endpoint: string; repoId: string; commit: string; files: { path: string }[]; token?: string; fetch?: typeof fetch }): Promise<HubModelCheck["tensors"]> {
+  const get = p.fetch ?? fetch;
+  const tensors: NonNullable<HubModelCheck["tensors"]> = [];
+  const shards = p.files.filter((f) => f.path.endsWith(".safetensors"));
+  if (!shards.length) return null;
+  const range = async (path: string, from: number, to: number): Promise<Uint8Array | null> => {
+    const res = await get(`${p.endpoint}/${p.repoId}/resolve/${encodeURIComponent(p.commit)}/${path}`, {
+      headers: { Range: `bytes=${from}-${to}`, ...(p.token ? { Authorization: `Bearer ${p.token}` } : {}) },
+    });
+    if (res.status !== 206) return null;
+    const body = new Uint8Array(await res.arrayBuffer());
+    return body.length === to - from + 1 ? body : null;
+  };
+  try {
+    for (const f of shards) {
+      const len = await range(f.path, 0, 7);
+      if (!len) return null;
+      const n = Number(new DataView(len.buffer, len.byteOffset, 8).getBigUint64(0, true));
+      if (n <= 0 || n > 100 * 1024 * 1024) return null;
+      const head = await range(f.path, 8, 8 + n - 1);
+      if (!head) return null;
+      const json = JSON.parse(new TextDecoder().decode(head)) as Record<string, { dtype: string; shape: number[] }>;
+      for (const [name, t] of Object.entries(json)) if (name !== "__metadata__") tensors.push({ name, dtype: t.dtype, shape: t.shape });
+    }
+  } catch {
+    return null;
+  }
+  return tensors;
+}
+
+/** The disk preflight's ModelSize for a Hub model that is not on this machine yet. */
+export function modelSizeFromHub(check: HubModelCheck, numLabels: number): ModelSize {
+  const config = check.files.filter((f) => !WEIGHT_FILE.test(f.path) && !f.path.endsWith(".index.json")).reduce((a, f) => a + f.size, 0);
+  if (!check.tensors) {
+    return { params: 0, visionParams: 0, hiddenSize: null, extraFileBytes: config, source: "unknown", modelDir: null, detail: `${check.repoId}: the Hub did not give its safetensors headers` };
+  }
+  let params = 0;
+  let vision = 0;
+  let hidden: number | null = null;
+  for (const t of check.tensors) {
+    const n = t.shape.reduce((a, b) => a * b, 1);
+    if (/(^|\.)lm_head\./.test(t.name)) continue; // the classifier replaces it with a small head
+    if (/embed_tokens\.weight$/.test(t.name)) hidden = t.shape[1] ?? hidden;
+    params += n;
+    if (/(^|\.)visual\./.test(t.name)) vision += n;
+  }
+  const head = hidden ? hidden * numLabels + numLabels : 0;
+  return { params: params + head, visionParams: vision, hiddenSize: hidden, extraFileBytes: config, source: "safetensors", modelDir: null, detail: `${check.repoId}@${check.commit?.slice(0, 12)}: safetensors headers read from the Hub (${formatBytes(check.weightBytes)} of weights, not downloaded yet)` };
 }
 
 /** A Hub answer -> the message a user can act on (exit 2). */
