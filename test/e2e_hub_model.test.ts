@@ -77,8 +77,8 @@ describe("model.pretrained_name = a Hub id", () => {
     }, env, ["--nproc-per-node", "2"]);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain(`[model] downloading me/tiny@${c1}`);
-    // one download for two ranks: each file fetched once
-    const gets = hub.log.filter((l) => l.route === "resolve" && l.method === "GET" && l.path.endsWith("/model.safetensors"));
+    // one download for two ranks: the weights fetched whole once (206: the size checks' header ranges)
+    const gets = hub.log.filter((l) => l.route === "resolve" && l.method === "GET" && l.path.endsWith("/model.safetensors") && l.status === 200);
     expect(gets.length).toBe(1);
     const snapshot = join(cache, "models--me--tiny", "snapshots", c1);
     const resolved = JSON.parse(readFileSync(join(out, "resolved_config.json"), "utf8"));
@@ -99,4 +99,33 @@ describe("model.pretrained_name = a Hub id", () => {
     expect(hub.counters.totalRequests).toBe(0);
     expect(c2).not.toBe(c1);
   }, 420_000);
+
+  test("tasks/predict.ts --checkpoint <Hub id>: the pushed hf_model/ files, preprocessing from its eval_results.json", async () => {
+    const hf = join(work, "out", "checkpoint-2", "hf_model");
+    const files: Record<string, Uint8Array | string> = {};
+    for (const n of readdirSync(hf)) files[n] = readFileSync(join(hf, n));
+    const data = resolved0().config.data;
+    const preprocessing = { prompt: data.prompt, image_min_pixels: data.image_min_pixels, image_max_pixels: data.image_max_pixels };
+    files["eval_results.json"] = JSON.stringify({ "full:0": { split: "full", preprocessing } });
+    const commit = hub.seedRepo("me/clf", files, { private: true });
+    const images = readFileSync(data.val_jsonl, "utf8").trim().split("\n").slice(0, 6).map((l) => resolve(data.val_jsonl, "..", JSON.parse(l).image));
+    const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: join(work, "cache"), HF_TOKEN: "hf_reader" };
+    const fromHub = await run([process.execPath, "run", "tasks/predict.ts", "--checkpoint", "me/clf", "--images", ...images, "--out", join(work, "hub.jsonl"), "--json"], env);
+    expect(fromHub.code).toBe(0);
+    const summary = JSON.parse(fromHub.stdout);
+    expect(summary).toMatchObject({ source: "hub", commit, num_images: 6 });
+    expect(summary.preprocessing.from).toEndWith("eval_results.json");
+    const local = await run([process.execPath, "run", "tasks/predict.ts", "--checkpoint", join(work, "out", "checkpoint-2"), "--images", ...images, "--out", join(work, "local.jsonl")], env);
+    expect(local.code).toBe(0);
+    const preds = (f: string) => readFileSync(join(work, f), "utf8").trim().split("\n").map((l) => JSON.parse(l).prediction);
+    expect(preds("hub.jsonl")).toEqual(preds("local.jsonl"));
+    const denied = await run([process.execPath, "run", "tasks/predict.ts", "--checkpoint", "me/clf", "--images", images[0], "--out", join(work, "no.jsonl")], { ...env, HF_TOKEN: "", HF_HUB_CACHE: join(work, "cache-empty") });
+    expect(denied.code).toBe(2);
+    expect(denied.stderr).toContain("--checkpoint me/clf: no such model repository on the Hub (or no access: set HF_TOKEN)");
+    expect(existsSync(join(work, "no.jsonl"))).toBe(false);
+  }, 300_000);
 });
+
+function resolved0(): any {
+  return JSON.parse(readFileSync(join(work, "out", "resolved_config.json"), "utf8"));
+}
