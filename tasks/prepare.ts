@@ -62,7 +62,7 @@ await runTask(async () => {
   const food = str("from-food101");
   const hf = str("from-hf");
   const converters = [folder && "--from-folder", food && "--from-food101", hf && "--from-hf"].filter(Boolean);
-  if (converters.length > 1) throw new UserError(`give one of ${converters.join(", ")}, not several`);
+  if (converters.length > 1) throw new UserError(converters.length === 2 ? `give ${converters[0]} or ${converters[1]}, not both` : `give one of ${converters.join(", ")}, not several`);
   const converting = folder ?? food ?? hf;
   if (converting) {
     for (const k of ["config", "set", "deep", "allow-low-disk"]) {

@@ -7,7 +7,7 @@ import type { QwenClassifyConfig } from "../../generated/config.ts";
 import { preflight, type PreflightResult } from "../preflight/disk.ts";
 import { checkOutputDir } from "../preflight/output_dir.ts";
 import { findModelDir, type ModelSize } from "../preflight/model_size.ts";
-import { checkModelSource, hubModelId, modelSizeFromHub } from "../hub/model_source.ts";
+import { checkModelSource, hubModelId, HubUnreachableError, modelSizeFromHub } from "../hub/model_source.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkData, type DataReport, type DeepDecoder } from "./check.ts";
@@ -208,7 +208,14 @@ async function checkAndPreflight(params: PrepareParams & { mode: Extract<Prepare
 /** A Hub model id that is not on this machine: its size from the Hub listing and safetensors headers. */
 async function hubModelSize(config: QwenClassifyConfig, notes: string[]): Promise<ModelSize | undefined> {
   if (!hubModelId(config) || findModelDir({ name: config.model.pretrained_name })) return undefined;
-  const check = await checkModelSource({ config }); // a refusal is a UserError: reported like a disk problem
+  let check;
+  try {
+    check = await checkModelSource({ config }); // a refusal (no repo, no access) is reported like a disk problem
+  } catch (err) {
+    if (!(err instanceof HubUnreachableError)) throw err;
+    notes.push(`${err.message}: model size unknown`);
+    return undefined;
+  }
   if (check.kind !== "hub" || check.offline) return undefined;
   notes.push(check.text);
   return modelSizeFromHub(check, config.model.num_labels);

@@ -202,10 +202,13 @@ export function explainHubError(err: unknown, c: { repoId: string; revision: str
       hint: "check the id (namespace/name), or give the path of a local model folder",
     });
   }
-  return new UserError(`model.pretrained_name ${c.repoId}: cannot reach the Hub at ${c.endpoint} (${detail})`, {
+  return new HubUnreachableError(`model.pretrained_name ${c.repoId}: cannot reach the Hub at ${c.endpoint} (${detail})`, {
     hint: "check the network and HF_ENDPOINT, or set HF_HUB_OFFLINE=1 to use a cached copy",
   });
 }
+
+/** No answer from the Hub (network, DNS, 5xx): a launch stops; a data check only notes it. */
+export class HubUnreachableError extends UserError {}
 
 /** The download needs room in the cache folder (checked before anything starts). */
 export function checkCacheSpace(check: HubModelCheck, env: Env, statfs: typeof statfsSync = statfsSync): void {
