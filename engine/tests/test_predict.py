@@ -84,6 +84,7 @@ def built(tmp_path_factory):
     return build_checkpoint(tmp_path_factory.mktemp("predict"))
 
 
+@pytest.mark.slow  # two engine processes; test/cli_predict.test.ts checks the accuracy through the CLIs too
 def test_same_predictions_and_accuracy_as_evaluate(built, tmp_path):
     out = tmp_path / "preds.jsonl"
     result = run_predict("--checkpoint", built["checkpoint"], "--images", built["val_data"], "--out", out,

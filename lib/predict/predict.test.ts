@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import type { SpawnEngine } from "../util/engine_process.ts";
 import { UserError } from "../util/errors.ts";
-import { buildPredictArgv, checkPredictParams, formatPredictReport, plainProgress, predict, type PredictSummary } from "./predict.ts";
+import { barProgress, buildPredictArgv, checkPredictParams, formatPredictReport, plainProgress, predict, type PredictSummary } from "./predict.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "qc-predict-unit-"));
 const ckpt = join(dir, "checkpoint-5");
@@ -107,4 +107,20 @@ test("plainProgress throttles batch lines; the report names accuracy, skips and 
   expect(text).toContain("accuracy 66.67% on the 3 labeled image(s)");
   expect(text).toContain("skipped 1 bad image(s): /x.png");
   expect(text).toContain(`preprocessing from ${join(dir, "resolved_config.json")}; model commit abc123`);
+});
+
+test("barProgress: the plan line, then one bar over the images, stopped at the summary", () => {
+  const calls: string[] = [];
+  const lines: string[] = [];
+  const factory = (label: string, total: number) => {
+    calls.push(`start ${label} ${total}`);
+    return { update: (v: number, d?: string) => calls.push(`update ${v} ${d}`), stop: () => calls.push("stop") };
+  };
+  const p = barProgress(factory, (s) => lines.push(s));
+  p({ event: "plan", num_images: 10, skipped: 0, labeled: 0, world_size: 1, device: "cpu", source: "checkpoint", model: "/m" });
+  p({ event: "progress", batch: 1, num_batches: 2, images: 8 });
+  p({ event: "progress", batch: 2, num_batches: 2, images: 10 });
+  p({ event: "summary", ...summary() });
+  expect(lines).toEqual(["[predict] 10 image(s), 0 labeled; model /m (checkpoint); 1 process(es) on cpu\n"]);
+  expect(calls).toEqual(["start predict 10", "update 8 batch 1/2", "update 10 batch 2/2", "stop"]);
 });

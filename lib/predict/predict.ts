@@ -6,6 +6,7 @@ import { extname, resolve } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { engineEnv, runEngineProcess, type SpawnEngine } from "../util/engine_process.ts";
 import { projectPython } from "../util/python.ts";
+import { makeProgress, type Progress, type ProgressFactory } from "../data/progress.ts";
 
 export type BadImagePolicy = "error" | "skip";
 
@@ -121,7 +122,7 @@ export async function predict(p: PredictParams): Promise<PredictSummary> {
   let error: { message: string; exit_code?: number } | null = null;
   const verbose = env.QC_VERBOSE === "1";
   const log = p.log ?? ((line: string) => verbose && process.stderr.write(`${line}\n`));
-  const progress = p.progress ?? plainProgress();
+  const progress = p.progress ?? (process.stderr.isTTY ? barProgress() : plainProgress());
   const { exitCode, stderrTail } = await runEngineProcess<PredictEvent>({
     argv,
     what: "predict",
@@ -163,6 +164,21 @@ export function plainProgress(params: { write?: (s: string) => void; now?: () =>
     } else if (ev.event === "progress" && (ev.batch === ev.num_batches || now() - last >= interval)) {
       last = now();
       write(`[predict] batch ${ev.batch}/${ev.num_batches} (${ev.images} images)\n`);
+    }
+  };
+}
+
+/** A progress bar on a terminal (lib/data/progress.ts), after the plan line. */
+export function barProgress(factory: ProgressFactory = makeProgress(), write: (s: string) => void = (s) => process.stderr.write(s)) {
+  const plain = plainProgress({ write });
+  let bar: Progress | null = null;
+  return (ev: PredictEvent) => {
+    if (ev.event === "plan" || ev.event === "bad_image") plain(ev);
+    if (ev.event === "plan") bar = factory("predict", ev.num_images);
+    else if (ev.event === "progress") bar?.update(ev.images, `batch ${ev.batch}/${ev.num_batches}`);
+    else if (ev.event === "summary" || ev.event === "error") {
+      bar?.stop();
+      bar = null;
     }
   };
 }
