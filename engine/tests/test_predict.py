@@ -156,3 +156,9 @@ def test_bad_arguments_exit_2(built, tmp_path):
     bad.write_text(json.dumps({"image": "a.png", "label": "eleven"}) + "\n")
     r = run_predict("--checkpoint", built["checkpoint"], "--images", bad, "--out", tmp_path / "p.jsonl")
     assert r.returncode == 2 and f"{bad}:1: label 'eleven' is not one of the model's 10 classes" in r.stderr
+    deferred = tmp_path / "run" / "checkpoint-1"
+    deferred.mkdir(parents=True)
+    shutil.copy(Path(built["checkpoint"]) / "training_info.json", deferred / "training_info.json")
+    r = run_predict("--checkpoint", deferred, "--images", built["val_data"], "--out", tmp_path / "p.jsonl")
+    assert r.returncode == 2 and f"export it first: bun run tasks/export.ts --checkpoint {deferred}" in r.stderr
+    assert not (tmp_path / "p.jsonl").exists()
