@@ -7,15 +7,15 @@
 #             figures are not comparable with BENCHMARKS.md and are never written there.
 #   --write   passed to the benchmarks that can update their BENCHMARKS.md section themselves
 #             (config_error, data_check, eval_sweep). Without it nothing rewrites BENCHMARKS.md.
-#             engine_throughput and checkpoint_io only print; their sections are updated by hand.
-#   --only    a comma-separated subset of: config_error data_check engine_throughput eval_sweep checkpoint_io
+#             engine_throughput, checkpoint_io and from_hf_predict only print; their sections are updated by hand.
+#   --only    a comma-separated subset of: config_error data_check engine_throughput eval_sweep checkpoint_io from_hf_predict
 #
 # Runs scripts/setup.sh first (idempotent; installs nothing when the pinned inputs did not change).
 # Each benchmark runs even if an earlier one failed; the exit code is 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-ALL="config_error data_check engine_throughput eval_sweep checkpoint_io"
+ALL="config_error data_check engine_throughput eval_sweep checkpoint_io from_hf_predict"
 quick=${QC_BENCH_QUICK:-0}
 write=0
 only=$ALL
@@ -71,6 +71,10 @@ run_eval_sweep() {
 run_checkpoint_io() {
   if [ "$quick" = 1 ]; then OMP_NUM_THREADS=1 "$PY" bench/checkpoint_io.py --hidden 128 --layers 2 --runs 1
   else OMP_NUM_THREADS=1 "$PY" bench/checkpoint_io.py --runs 3; fi
+}
+run_from_hf_predict() {
+  if [ "$quick" = 1 ]; then OMP_NUM_THREADS=1 PYTHONPATH=engine "$PY" bench/from_hf_predict.py --images 100 --eval-images 40 --runs 1
+  else OMP_NUM_THREADS=1 PYTHONPATH=engine "$PY" bench/from_hf_predict.py --images 2000 --eval-images 300 --runs 3; fi
 }
 
 summary=()
