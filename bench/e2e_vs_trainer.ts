@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { cpus } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { countGpus } from "../lib/train/command.ts";
+import { countGpus } from "../lib/util/gpus.ts";
 import { writeBenchmarkSection } from "./lib/benchmarks_md.ts";
 
 const ROOT = resolve(import.meta.dir, "..");

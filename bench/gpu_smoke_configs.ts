@@ -55,7 +55,7 @@ export function buildVariants(params: { resolve?: typeof resolveConfig } = {}): 
         manifest.push({ name, kind, note, skip: `not available: the config refuses ${v.sets.filter((s) => s.startsWith("data.batching")).join(" ")} (${reason})` });
         continue;
       }
-      const plan = planLaunch({ resolved, flags: { "nproc-per-node": "1" }, gpus: hasGpu ? 1 : 0, python: "python3", cwd: ROOT });
+      const plan = planLaunch({ resolved, flags: { "nproc-per-node": 1 }, gpus: hasGpu ? 1 : 0, python: "python3", cwd: ROOT });
       const doc = {
         config: resolved.config, overrides: resolved.overrides, warnings: resolved.warnings, config_hash: resolved.configHash,
         source_file: "bench/gpu_smoke/smoke.yaml", command: ["bench/gpu_smoke.sh", ...(kind === "tiny" ? ["--tiny"] : [])],

@@ -7,16 +7,16 @@
 #             figures are not comparable with BENCHMARKS.md and are never written there.
 #   --write   passed to the benchmarks that can update their BENCHMARKS.md section themselves
 #             (config_error, data_check, eval_sweep, e2e_vs_trainer). Without it nothing rewrites BENCHMARKS.md.
-#             engine_throughput, checkpoint_io, memory_calibration and gpu_smoke only print; their sections are updated by hand.
+#             engine_throughput, checkpoint_io, memory_calibration, from_hf_predict and gpu_smoke only print; their sections are updated by hand.
 #   --only    a comma-separated subset of: config_error data_check engine_throughput eval_sweep checkpoint_io
-#             memory_calibration e2e_vs_trainer gpu_smoke (gpu_smoke: the 7B on a GPU when nvidia-smi sees one, else --tiny on the CPU)
+#             memory_calibration e2e_vs_trainer from_hf_predict gpu_smoke (gpu_smoke: the 7B on a GPU when nvidia-smi sees one, else --tiny on the CPU)
 #
 # Runs scripts/setup.sh first (idempotent; installs nothing when the pinned inputs did not change).
 # Each benchmark runs even if an earlier one failed; the exit code is 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-ALL="config_error data_check engine_throughput eval_sweep checkpoint_io memory_calibration e2e_vs_trainer gpu_smoke"
+ALL="config_error data_check engine_throughput eval_sweep checkpoint_io memory_calibration e2e_vs_trainer from_hf_predict gpu_smoke"
 quick=${QC_BENCH_QUICK:-0}
 write=0
 only=$ALL
@@ -84,6 +84,10 @@ run_e2e_vs_trainer() {
 run_gpu_smoke() {
   if nvidia-smi -L >/dev/null 2>&1; then bash bench/gpu_smoke.sh $([ "$quick" = 1 ] && echo "--steps 6")
   else TORCH_EXTENSIONS_DIR=${TORCH_EXTENSIONS_DIR:-$PWD/.cache/torch_extensions} bash bench/gpu_smoke.sh --tiny; fi
+}
+run_from_hf_predict() {
+  if [ "$quick" = 1 ]; then OMP_NUM_THREADS=1 PYTHONPATH=engine "$PY" bench/from_hf_predict.py --images 100 --eval-images 40 --runs 1
+  else OMP_NUM_THREADS=1 PYTHONPATH=engine "$PY" bench/from_hf_predict.py --images 2000 --eval-images 300 --runs 3; fi
 }
 
 summary=()

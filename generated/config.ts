@@ -20,9 +20,13 @@ export interface QwenClassifyConfig {
  */
 export interface ModelConfig {
   /**
-   * Local folder of a Qwen2.5-VL checkpoint (e.g. /models/Qwen2.5-VL-7B-Instruct) or a Hub id already in the local cache. Loaded with from_pretrained.
+   * Local folder of a Qwen2.5-VL checkpoint (e.g. /models/Qwen2.5-VL-7B-Instruct) or a Hub model id (e.g. Qwen/Qwen2.5-VL-7B-Instruct): an id that is not an existing folder is checked before launch and downloaded once (huggingface_hub's cache; HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE apply); the resolved commit is recorded.
    */
   pretrained_name: string;
+  /**
+   * Hub revision of model.pretrained_name when it is a Hub id: a branch, tag or commit hash. Ignored for a local folder.
+   */
+  revision: string;
   /**
    * Number of classes; the head has this many outputs. Must equal the dataset's num_classes.
    */
@@ -366,9 +370,13 @@ export interface QwenClassifyConfigInput {
  */
 export interface ModelConfigInput {
   /**
-   * Local folder of a Qwen2.5-VL checkpoint (e.g. /models/Qwen2.5-VL-7B-Instruct) or a Hub id already in the local cache. Loaded with from_pretrained.
+   * Local folder of a Qwen2.5-VL checkpoint (e.g. /models/Qwen2.5-VL-7B-Instruct) or a Hub model id (e.g. Qwen/Qwen2.5-VL-7B-Instruct): an id that is not an existing folder is checked before launch and downloaded once (huggingface_hub's cache; HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE apply); the resolved commit is recorded.
    */
   pretrained_name?: string;
+  /**
+   * Hub revision of model.pretrained_name when it is a Hub id: a branch, tag or commit hash. Ignored for a local folder.
+   */
+  revision?: string;
   /**
    * Number of classes; the head has this many outputs. Must equal the dataset's num_classes.
    */

@@ -23,8 +23,17 @@ export const OPTIONS: readonly OptionInfo[] = [
     "type": [
       "string"
     ],
-    "description": "Local folder of a Qwen2.5-VL checkpoint (e.g. /models/Qwen2.5-VL-7B-Instruct) or a Hub id already in the local cache. Loaded with from_pretrained.",
+    "description": "Local folder of a Qwen2.5-VL checkpoint (e.g. /models/Qwen2.5-VL-7B-Instruct) or a Hub model id (e.g. Qwen/Qwen2.5-VL-7B-Instruct): an id that is not an existing folder is checked before launch and downloaded once (huggingface_hub's cache; HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE apply); the resolved commit is recorded.",
     "default": "Qwen/Qwen2.5-VL-7B-Instruct",
+    "minLength": 1
+  },
+  {
+    "path": "model.revision",
+    "type": [
+      "string"
+    ],
+    "description": "Hub revision of model.pretrained_name when it is a Hub id: a branch, tag or commit hash. Ignored for a local folder.",
+    "default": "main",
     "minLength": 1
   },
   {

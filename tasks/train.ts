@@ -4,6 +4,7 @@ import { runTask } from "../lib/util/errors.ts";
 import { resolveConfig, formatOverrideReport, renderConfigOptionsHelp } from "../lib/config/index.ts";
 import { formatDryRun, planLaunch } from "../lib/train/plan.ts";
 import { checkMemory } from "../lib/preflight/memory_inputs.ts";
+import { checkModelSource } from "../lib/hub/model_source.ts";
 
 await runTask(async () => {
   // inside runTask: an unknown flag is a clear message and exit 2
@@ -39,8 +40,10 @@ await runTask(async () => {
   });
   const resolved = resolveConfig({ configPath: values.config ?? null, sets: values.set });
   const plan = planLaunch({ resolved, flags: values });
+  const model = await checkModelSource({ config: resolved.config }); // a Hub id: repo, revision, token, size; exit 2, nothing written
   const memory = checkMemory({ config: resolved.config, worldSize: plan.worldSize, hasGpu: plan.hasGpu, gpuMemory: values["gpu-memory"], plan: values.plan });
   if (values["dry-run"]) {
+    if (model.kind === "hub") process.stderr.write(`${model.text}\n`);
     process.stdout.write(formatDryRun({ resolved, plan, json: values.json, memory }));
     return 0;
   }

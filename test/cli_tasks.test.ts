@@ -3,7 +3,7 @@ import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dir, "..");
-const TASKS = ["prepare", "train", "prune", "export", "evaluate", "push"];
+const TASKS = ["prepare", "train", "prune", "export", "evaluate", "push", "predict"];
 /** A misspelt flag of each task and the flag it should suggest. */
 const TYPOS: Record<string, [string, string]> = {
   prepare: ["--dep", "--deep"],
@@ -12,6 +12,7 @@ const TYPOS: Record<string, [string, string]> = {
   export: ["--dtpye", "--dtype"],
   evaluate: ["--checkpiont", "--checkpoint"],
   push: ["--repp", "--repo"],
+  predict: ["--imges", "--images"],
 };
 
 function run(args: string[]) {

@@ -53,15 +53,16 @@ test("missing model, train/val JSONL and labels: each named once, exit 2, nothin
   expect(existsSync(join(cwd, "out"))).toBe(false);
 });
 
-test("a Hub id that is not a local folder gets its own message", () => {
+test("a Hub id is checked on the Hub before anything is written (an unreachable Hub: exit 2, the fix named)", () => {
   const cwd = mkdtempSync(join(tmpdir(), "qc-inputs-cli-"));
   dirs.push(cwd);
   const p = Bun.spawnSync(
     [process.execPath, "run", join(ROOT, "tasks/train.ts"), "--config", join(ROOT, "configs/demo.yaml"), "--set", "model.pretrained_name=Qwen/Qwen2.5-VL-3B-Instruct", "--set", "demo.build_tiny_model=false", "--set", `training.output_dir=${join(cwd, "out")}`],
-    { cwd, env: { ...process.env, CUDA_VISIBLE_DEVICES: "" }, stdout: "pipe", stderr: "pipe" },
+    { cwd, env: { ...process.env, CUDA_VISIBLE_DEVICES: "", HF_ENDPOINT: "http://127.0.0.1:9" }, stdout: "pipe", stderr: "pipe" },
   );
   const err = p.stderr.toString();
   expect(p.exitCode).toBe(2);
-  expect(err).toContain("model.pretrained_name: model Qwen/Qwen2.5-VL-3B-Instruct is not a local folder; Hub ids are not downloaded by this version");
+  expect(err).toContain("model.pretrained_name Qwen/Qwen2.5-VL-3B-Instruct: cannot reach the Hub at http://127.0.0.1:9");
+  expect(err).toContain("HF_HUB_OFFLINE=1");
   expect(existsSync(join(cwd, "out"))).toBe(false);
 });

@@ -2,6 +2,12 @@
 // calls @huggingface/hub 2.17 makes for a model repo (create, repo info, preupload, LFS batch with
 // the "basic" transfer + PUT upload, NDJSON commit, branch creation, tree listing, paths-info),
 // keeps files per branch in memory, counts what it receives, checks tokens and injects faults.
+// It also serves downloads the way huggingface_hub's snapshot_download (2.4) and @huggingface/hub's
+// modelInfo/listFiles read them (HF_ENDPOINT=url): GET /api/models/{repo}/revision/{rev} (sha,
+// siblings), the tree of a branch or commit, HEAD/GET /{repo}/resolve/{rev}/{file} with X-Repo-Commit,
+// ETag / X-Linked-Etag, X-Linked-Size, Content-Length, Range; X-Error-Code RepoNotFound /
+// RevisionNotFound / GatedRepo on errors. Public repos read without a token; gated and private
+// ones need a token (401 without, 403 with one not allowed to read).
 import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +23,8 @@ export type HubRoute =
   | "branch"
   | "tree"
   | "pathsInfo"
+  | "revisionInfo"
+  | "resolve"
   | "unknown";
 
 export type StoredFile = { kind: "regular"; data: Uint8Array } | { kind: "lfs"; oid: string; size: number };
@@ -34,6 +42,8 @@ export interface RepoState {
   /** LFS objects by sha256 */
   lfs: Map<string, Uint8Array>;
   pullRequests: { num: number; branch: string; target: string; title: string }[];
+  /** Reading needs a token allowed to read it (TokenGrant.read). */
+  gated?: boolean;
 }
 
 export interface TokenGrant {
@@ -41,6 +51,8 @@ export interface TokenGrant {
   write?: boolean;
   /** Namespaces it may write to; default: any. */
   namespaces?: string[];
+  /** Gated/private repos it may read; default: all. */
+  read?: string[];
 }
 
 export interface HubServerOptions {
@@ -83,6 +95,8 @@ export interface HubServer {
   listFiles(id: string, branch: string): string[];
   readFile(id: string, branch: string, path: string): Uint8Array | null;
   isLfs(id: string, branch: string, path: string): boolean;
+  /** Commits `files` as the whole content of `branch` (creating the repo and branch): returns the commit oid. */
+  seedRepo(id: string, files: Record<string, Uint8Array | string>, opts?: { branch?: string; private?: boolean; gated?: boolean }): string;
   stop(): void;
 }
 
@@ -114,7 +128,7 @@ function lfsPointer(oid: string, size: number): string {
 function emptyCounters(): HubCounters {
   return {
     totalRequests: 0,
-    requests: { create: 0, repoInfo: 0, preupload: 0, lfsBatch: 0, lfsUpload: 0, commit: 0, branch: 0, tree: 0, pathsInfo: 0, unknown: 0 },
+    requests: { create: 0, repoInfo: 0, preupload: 0, lfsBatch: 0, lfsUpload: 0, commit: 0, branch: 0, tree: 0, pathsInfo: 0, revisionInfo: 0, resolve: 0, unknown: 0 },
     lfsBytesReceived: 0,
     lfsObjectsStored: 0,
     commits: 0,
@@ -146,6 +160,10 @@ function match(method: string, path: string): Matched {
   if ((m = /^\/api\/models\/([^/]+)\/([^/]+)\/tree\/([^/]+)(?:\/(.*))?$/.exec(path)) && method === "GET")
     return { route: "tree", repoId: `${m[1]}/${m[2]}`, rev: decodeURIComponent(m[3]), rest: m[4] ? decodeURIComponent(m[4]) : "" };
   if ((m = /^\/api\/models\/([^/]+)\/([^/]+)$/.exec(path)) && method === "GET") return { route: "repoInfo", repoId: `${m[1]}/${m[2]}` };
+  if ((m = /^\/api\/models\/([^/]+)\/([^/]+)\/revision\/(.+)$/.exec(path)) && method === "GET")
+    return { route: "revisionInfo", repoId: `${m[1]}/${m[2]}`, rev: decodeURIComponent(m[3]) };
+  if ((m = /^\/([^/]+)\/([^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path)) && (method === "GET" || method === "HEAD"))
+    return { route: "resolve", repoId: `${m[1]}/${m[2]}`, rev: decodeURIComponent(m[3]), rest: decodeURIComponent(m[4]) };
   if ((m = /^\/([^/]+)\/([^/]+)\.git\/info\/lfs\/objects\/batch$/.exec(path)) && method === "POST")
     return { route: "lfsBatch", repoId: `${m[1]}/${m[2]}` };
   if ((m = /^\/lfs-upload\/([^/]+)\/([^/]+)\/([0-9a-f]{64})$/.exec(path)) && method === "PUT")
@@ -163,12 +181,59 @@ export function startHubServer(options: HubServerOptions): HubServer {
   const log: HubServer["log"] = [];
   let base = "";
 
+  /** Files as they were at every commit (oids are random, unique across repos). */
+  const commitFiles = new Map<string, Map<string, StoredFile>>();
   const newCommit = (branch: BranchState, title: string) => {
     const oid = hex(20);
     branch.head = oid;
     branch.commits.push({ oid, title });
+    commitFiles.set(oid, new Map(branch.files));
     return oid;
   };
+
+  /** A branch name (or refs/pr/N) or a commit oid -> the files and the commit. */
+  function resolveRev(repo: RepoState, rev: string): { files: Map<string, StoredFile>; commit: string } | null {
+    const branch = repo.branches.get(rev === "HEAD" ? "main" : rev);
+    if (branch) return { files: branch.files, commit: branch.head };
+    const files = commitFiles.get(rev);
+    const known = [...repo.branches.values()].some((b) => b.commits.some((c) => c.oid === rev));
+    return files && known ? { files, commit: rev } : null;
+  }
+
+  /** Reading: public repos without a token; gated/private ones with a token allowed to read them. */
+  function authorizeRead(req: Request, repo: RepoState | undefined, repoId: string): Response | null {
+    const header = req.headers.get("authorization") ?? "";
+    const token = header.startsWith("Bearer ") ? header.slice(7) : "";
+    const grant = token ? options.tokens[token] : undefined;
+    if (token && !grant) {
+      counters.unauthorized++;
+      return json({ error: "Invalid credentials in Authorization header" }, 401, { "X-Error-Message": "Invalid credentials in Authorization header" });
+    }
+    if (!repo) return json({ error: "Repository not found" }, grant ? 404 : 401, { "X-Error-Code": "RepoNotFound" });
+    if (!repo.private && !repo.gated) return null;
+    if (grant && (!grant.read || grant.read.includes(repoId))) return null;
+    counters.unauthorized++;
+    if (repo.gated) {
+      return json({ error: `Access to model ${repoId} is restricted. You must have access to it and be authenticated to access it.` }, grant ? 403 : 401, { "X-Error-Code": "GatedRepo" });
+    }
+    return json({ error: "Repository not found" }, grant ? 404 : 401, { "X-Error-Code": "RepoNotFound" });
+  }
+
+  function resolveFile(req: Request, repo: RepoState, rev: { files: Map<string, StoredFile>; commit: string }, path: string): Response {
+    const f = rev.files.get(path);
+    if (!f) return json({ error: `Entry not found: ${path}` }, 404, { "X-Error-Code": "EntryNotFound" });
+    const data = f.kind === "regular" ? f.data : repo.lfs.get(f.oid)!;
+    const headers: Record<string, string> = { "X-Repo-Commit": rev.commit, "Accept-Ranges": "bytes", "content-type": "application/octet-stream" };
+    if (f.kind === "regular") headers.ETag = `"${gitBlobOid(f.data)}"`;
+    else Object.assign(headers, { ETag: `"${f.oid}"`, "X-Linked-Etag": `"${f.oid}"`, "X-Linked-Size": String(f.size) });
+    const range = /^bytes=(\d+)-(\d*)$/.exec(req.headers.get("range") ?? "");
+    const start = range ? Math.min(Number(range[1]), data.length) : 0;
+    const end = range && range[2] ? Math.min(Number(range[2]), data.length - 1) : data.length - 1;
+    const body = data.subarray(start, end + 1);
+    headers["Content-Length"] = String(req.method === "HEAD" ? data.length : body.length);
+    if (range) headers["Content-Range"] = `bytes ${start}-${end}/${data.length}`;
+    return new Response(req.method === "HEAD" ? null : (body as unknown as BodyInit), { status: range ? 206 : 200, headers });
+  }
 
   function authorize(req: Request, write: boolean, namespace?: string): Response | null {
     const header = req.headers.get("authorization") ?? "";
@@ -352,12 +417,26 @@ export function startHubServer(options: HubServerOptions): HubServer {
         return json({ success: true, commitOid: oid, commitUrl: `${base}/${repo.id}/commit/${oid}`, hookOutput: "" });
       }
       case "tree": {
-        const denied = authorize(req, false);
+        const denied = authorizeRead(req, repo, m.repoId!);
         if (denied) return denied;
-        if (!repo) return json({ error: "Repository not found" }, 404);
-        const branch = repo.branches.get(m.rev!);
-        if (!branch) return json({ error: `Revision Not Found: ${m.rev}` }, 404);
-        return json(treeEntries(branch, m.rest ?? "", url.searchParams.get("recursive") === "true"));
+        const rev = resolveRev(repo!, m.rev!);
+        if (!rev) return json({ error: `Revision Not Found: ${m.rev}` }, 404, { "X-Error-Code": "RevisionNotFound" });
+        return json(treeEntries({ files: rev.files, head: rev.commit, commits: [] }, m.rest ?? "", url.searchParams.get("recursive") === "true"));
+      }
+      case "revisionInfo": {
+        const denied = authorizeRead(req, repo, m.repoId!);
+        if (denied) return denied;
+        const rev = resolveRev(repo!, m.rev!);
+        if (!rev) return json({ error: `Revision Not Found: ${m.rev}` }, 404, { "X-Error-Code": "RevisionNotFound" });
+        const siblings = [...rev.files.keys()].sort().map((rfilename) => ({ rfilename }));
+        return json({ _id: hex(12), id: repo!.id, modelId: repo!.id, private: repo!.private, gated: repo!.gated ? "auto" : false, sha: rev.commit, siblings, downloads: 0, likes: 0, tags: [] });
+      }
+      case "resolve": {
+        const denied = authorizeRead(req, repo, m.repoId!);
+        if (denied) return denied;
+        const rev = resolveRev(repo!, m.rev!);
+        if (!rev) return json({ error: `Revision Not Found: ${m.rev}` }, 404, { "X-Error-Code": "RevisionNotFound" });
+        return resolveFile(req, repo!, rev, m.rest!);
       }
       case "pathsInfo": {
         const denied = authorize(req, false);
@@ -441,6 +520,26 @@ export function startHubServer(options: HubServerOptions): HubServer {
       return f.kind === "regular" ? f.data : (r.lfs.get(f.oid) ?? null);
     },
     isLfs: (id, branch, path) => repos.get(id)?.branches.get(branch)?.files.get(path)?.kind === "lfs",
+    seedRepo(id, files, opts = {}) {
+      let repo = repos.get(id);
+      if (!repo) {
+        repo = { id, private: opts.private ?? false, gated: opts.gated ?? false, branches: new Map(), lfs: new Map(), pullRequests: [] };
+        repos.set(id, repo);
+      }
+      const name = opts.branch ?? "main";
+      const branch: BranchState = repo.branches.get(name) ?? { files: new Map(), head: "", commits: [] };
+      branch.files = new Map();
+      for (const [path, content] of Object.entries(files)) {
+        const data = typeof content === "string" ? new TextEncoder().encode(content) : content;
+        if (LFS_EXTENSIONS.test(path) || data.length >= lfsThreshold) {
+          const oid = createHash("sha256").update(data).digest("hex");
+          repo.lfs.set(oid, data);
+          branch.files.set(path, { kind: "lfs", oid, size: data.length });
+        } else branch.files.set(path, { kind: "regular", data });
+      }
+      repo.branches.set(name, branch);
+      return newCommit(branch, `seed ${name}`);
+    },
     stop: () => server.stop(true),
   };
 }

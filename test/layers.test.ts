@@ -13,6 +13,7 @@ export const LAYERS: Record<string, number> = {
   "lib/evaluate": 1,
   "lib/export": 1,
   "lib/data": 1,
+  "lib/predict": 1,
   "lib/preflight": 2,
   "lib/checkpoints": 2,
   "lib/hub": 2,

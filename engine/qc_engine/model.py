@@ -78,6 +78,16 @@ def _quiet_load_report():
     return quiet()
 
 
+def hub_snapshot_source(path: str | Path) -> dict | None:
+    """{"repo_id", "commit"} when `path` is a huggingface_hub cache snapshot (.../models--NS--NAME/snapshots/COMMIT)."""
+    path = Path(path).resolve()
+    repo_dir = path.parent.parent.name
+    if path.parent.name != "snapshots" or not repo_dir.startswith("models--") or "--" not in repo_dir[8:]:
+        return None
+    namespace, name = repo_dir[8:].split("--", 1)
+    return {"repo_id": f"{namespace}/{name}", "commit": path.name}
+
+
 def build_classifier(
     pretrained: str | Path,
     class_names: list[str],
@@ -98,6 +108,9 @@ def build_classifier(
     config.id2label = {i: name for i, name in enumerate(class_names)}
     config.label2id = {name: i for i, name in enumerate(class_names)}
     config.classifier_pooling = pooling
+    base = hub_snapshot_source(pretrained)
+    if base:  # hf_model/config.json records where the backbone came from (a Hub-id run loads a cache snapshot)
+        config.qc_base_model = base
     with _quiet_load_report():
         model, loading = Qwen2_5_VLForImageClassification.from_pretrained(
             str(pretrained), config=config, dtype=torch_dtype_for(precision), trust_remote_code=trust_remote_code,

@@ -6,11 +6,14 @@ import { dirname, join } from "node:path";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import { preflight, type PreflightResult } from "../preflight/disk.ts";
 import { checkOutputDir } from "../preflight/output_dir.ts";
+import { findModelDir, type ModelSize } from "../preflight/model_size.ts";
+import { checkModelSource, hubModelId, HubUnreachableError, modelSizeFromHub } from "../hub/model_source.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkData, type DataReport, type DeepDecoder } from "./check.ts";
 import { convertFolder } from "./convert_folder.ts";
 import { convertFood101 } from "./convert_food101.ts";
+import { convertHf, type ConvertHfParams } from "./convert_hf.ts";
 import type { ConvertResult } from "./convert_output.ts";
 import { makeDeepDecoder } from "./deep.ts";
 import { plotHistogram } from "./plot.ts";
@@ -21,6 +24,7 @@ import { formatDataReport } from "./report.ts";
 export type PrepareMode =
   | { kind: "from-folder"; root: string; out: string; valRatio?: number; seed?: number }
   | { kind: "from-food101"; root: string; out: string }
+  | ({ kind: "from-hf" } & Pick<ConvertHfParams, "source" | "outDir" | "split" | "imageColumn" | "labelColumn" | "labelsFile" | "revision">)
   | {
       kind: "check";
       config: QwenClassifyConfig;
@@ -53,6 +57,14 @@ export interface PrepareResult {
 
 export async function prepare(params: PrepareParams): Promise<PrepareResult> {
   const { mode } = params;
+  if (mode.kind === "from-hf") {
+    const { kind: _kind, ...rest } = mode;
+    const r = await convertHf({ ...rest, progress: params.progress });
+    const failed = r.check !== null && !r.check.ok;
+    const text = formatConversion(r) + (r.check ? `\ndata check of the converted files:\n${formatDataReport(r.check)}` : "") +
+      `\nconverted ${(r.counts.train + r.counts.val).toLocaleString("en-US")} images in ${r.seconds.toFixed(1)} s (${r.imagesPerS.toFixed(1)} images/s)\n`;
+    return { exitCode: failed ? 2 : 0, output: params.json ? JSON.stringify(r, null, 2) + "\n" : text };
+  }
   if (mode.kind === "from-folder" || mode.kind === "from-food101") {
     const r = mode.kind === "from-folder" ? convertFolder({ root: mode.root, outDir: mode.out, valRatio: mode.valRatio, seed: mode.seed }) : convertFood101({ root: mode.root, outDir: mode.out });
     return { exitCode: 0, output: params.json ? JSON.stringify(r, null, 2) + "\n" : formatConversion(r) };
@@ -144,7 +156,9 @@ async function checkAndPreflight(params: PrepareParams & { mode: Extract<Prepare
   let disk: PreflightResult | null = null;
   let diskError: UserError | null = null;
   try {
+    const modelSize = await hubModelSize(config, notes); // a Hub id not downloaded yet: sizes from the Hub
     disk = await preflight({
+      modelSize,
       config,
       allowLowDisk: mode.allowLowDisk,
       statfs: params.statfs,
@@ -189,6 +203,22 @@ async function checkAndPreflight(params: PrepareParams & { mode: Extract<Prepare
   }
   out.push("", exitCode === 0 ? "prepare: OK" : `prepare: FAILED (${[!report.ok && "data problems", diskError && "not enough disk"].filter(Boolean).join(", ")})`);
   return { exitCode, output: out.join("\n") + "\n" };
+}
+
+/** A Hub model id that is not on this machine: its size from the Hub listing and safetensors headers. */
+async function hubModelSize(config: QwenClassifyConfig, notes: string[]): Promise<ModelSize | undefined> {
+  if (!hubModelId(config) || findModelDir({ name: config.model.pretrained_name })) return undefined;
+  let check;
+  try {
+    check = await checkModelSource({ config }); // a refusal (no repo, no access) is reported like a disk problem
+  } catch (err) {
+    if (!(err instanceof HubUnreachableError)) throw err;
+    notes.push(`${err.message}: model size unknown`);
+    return undefined;
+  }
+  if (check.kind !== "hub" || check.offline) return undefined;
+  notes.push(check.text);
+  return modelSizeFromHub(check, config.model.num_labels);
 }
 
 export type { DataReport };

@@ -1,5 +1,6 @@
 // README.md (model card) for a pushed checkpoint: YAML front matter the Hub reads, evaluation
 // results, the training settings that matter (override report included) and how to load it.
+import { modelSourceOf } from "./model_source.ts";
 import { dump } from "js-yaml";
 import type { EvalEntry, TrainingInfo } from "../checkpoints/scan.ts";
 
@@ -102,7 +103,8 @@ function dataLabel(e: EvalEntry): string {
 
 export function buildFrontMatter(p: ModelCardParams): Record<string, unknown> {
   const config = p.resolved?.config;
-  const base = baseModelId(config?.model?.pretrained_name);
+  // A Hub-id run's resolved config points at the snapshot folder; model_source keeps the id.
+  const base = modelSourceOf(p.resolved)?.repo_id ?? baseModelId(config?.model?.pretrained_name);
   const dataset = datasetName(config);
   const entries = orderedEvalEntries(p.evalResults);
   const metricNames = new Set<string>();
@@ -178,7 +180,8 @@ function settingsRows(p: ModelCardParams): [string, string][] {
   const add = (k: string, v: unknown) => {
     if (v !== undefined && v !== null && v !== "") rows.push([k, typeof v === "number" ? fmtNumber(v, 6) : fmtValue(v)]);
   };
-  add("Base model", c.model?.pretrained_name);
+  const source = modelSourceOf(p.resolved);
+  add("Base model", source ? `${source.repo_id} (revision ${source.revision}, commit ${source.commit})` : c.model?.pretrained_name);
   add("Data set", datasetName(c) || undefined);
   add("Classes", info?.num_labels ?? c.model?.num_labels);
   add("Checkpoint", `${p.checkpointName} (step ${p.step}${info ? `, epoch ${fmtNumber(info.epoch)}` : ""}${info?.is_final ? ", final" : ""}${info?.is_best ? ", best" : ""})`);

@@ -34,13 +34,8 @@ export function checkModelSource(params: { name: string; generated: boolean }): 
   }
   if (existsSync(name)) return { key, message: `model ${name} is a file, not a model folder`, fix: `set ${key} to the folder that holds config.json` };
   if (params.generated) return null; // demo.build_tiny_model writes it before launch
-  if (!isAbsolute(name) && HUB_ID.test(name)) {
-    return {
-      key,
-      message: `model ${name} is not a local folder; Hub ids are not downloaded by this version`,
-      fix: `download it first (e.g. huggingface-cli download ${name} --local-dir models/${name.split("/").pop()}) and set ${key} to that folder`,
-    };
-  }
+  // A Hub id (org/name): lib/hub/model_source.ts checks repo, revision and token before this stage.
+  if (!isAbsolute(name) && HUB_ID.test(name)) return null;
   return { key, message: `model folder ${name} does not exist`, fix: `set ${key} to a local folder with config.json (or demo.build_tiny_model: true for a tiny test model)` };
 }
 

@@ -9,6 +9,7 @@
 import { spawn as nodeSpawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
+import { prepareModelSource } from "../hub/model_source.ts";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import type { PreflightParams } from "../preflight/disk.ts";
 import type { MemoryCheck } from "../preflight/memory_inputs.ts";
@@ -43,6 +44,8 @@ export interface RunParams {
   allowOomRisk?: boolean;
   /** The fully resolved config (the disk preflight reads most of it). */
   config: QwenClassifyConfig;
+  /** Injected for tests; default lib/hub/model_source.ts (a Hub id: check, download once, record). */
+  prepareModelSource?: typeof prepareModelSource;
   overrides: unknown[];
   warnings?: string[];
   configHash: string;
@@ -121,6 +124,8 @@ async function launchAndSupervise(
 ): Promise<RunResult> {
   const { files, env, secrets, startedAt, now, stderr, pusher } = s;
   const outputDir = files.outputDir;
+  // A Hub model id: downloaded once here (not per rank), resolved_config.json pointed at the snapshot (lib/hub/model_source.ts).
+  await (params.prepareModelSource ?? prepareModelSource)({ config: params.config, resolvedPath: files.resolvedPath, env, log: (l) => stderr.write(`${l}\n`) });
 
   const logFd = openSync(files.logPath, "a");
   const toLog = (text: string) => {

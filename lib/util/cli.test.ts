@@ -28,9 +28,15 @@ function fails(argv: string[]): UserError {
 }
 
 describe("parseTask", () => {
+  test("bare arguments: accepted only when the task declares them", () => {
+    const withPos = { ...spec, positionals: { valueName: "PATH", help: "more files" } };
+    expect(parseTask(withPos, { argv: ["--checkpoint", "c", "a.png", "b.png"] }).positionals).toEqual(["a.png", "b.png"]);
+    expect(() => parseTask(spec, { argv: ["--checkpoint", "c", "a.png"] })).toThrow(/positional|Unexpected argument/);
+  });
+
   test("typed values: aliases, repeatable flags, integers, numbers, choices, defaults", () => {
     const v = parseTask(spec, { argv: ["--checkpoint_path", "c1", "--set", "a=1", "--set", "b=2", "--workers", "3", "--ratio", "0.25", "--dtype", "bf16"] });
-    expect(v).toEqual({ checkpoint: "c1", all: undefined, set: ["a=1", "b=2"], json: false, workers: 3, ratio: 0.25, dtype: "bf16", shards: 4 });
+    expect(v).toEqual({ checkpoint: "c1", all: undefined, set: ["a=1", "b=2"], json: false, workers: 3, ratio: 0.25, dtype: "bf16", shards: 4, positionals: [] });
     const workers: number | undefined = v.workers; // typed: no casts at the call site
     const shards: number = v.shards;
     expect([workers, shards]).toEqual([3, 4]);

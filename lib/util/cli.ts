@@ -52,6 +52,8 @@ export interface TaskSpec<S extends Record<string, OptionSpec>> {
   examples?: string[];
   /** Extra help text after the options (e.g. config options from the schema). */
   extraHelp?: string;
+  /** Bare arguments the task accepts (e.g. more image files after --images); refused when absent. */
+  positionals?: { valueName: string; help: string };
 }
 
 export interface ParseIO {
@@ -79,6 +81,7 @@ export function renderHelp<S extends Record<string, OptionSpec>>(spec: TaskSpec<
   });
   const width = Math.min(34, Math.max(...rows.map(([l]) => l.length)) + 2);
   for (const [left, text] of rows) lines.push(left.length + 2 > width ? `  ${left}\n  ${" ".repeat(width)}${text}` : `  ${left.padEnd(width)}${text}`);
+  if (spec.positionals) lines.push(`  ${spec.positionals.valueName.padEnd(width)}${spec.positionals.help}`);
   if (spec.examples?.length) lines.push("", "Examples:", ...spec.examples.map((e) => `  ${e}`));
   if (spec.extraHelp) lines.push("", spec.extraHelp.trimEnd());
   return lines.join("\n") + "\n";
@@ -119,7 +122,7 @@ function unknownFlagMessage(message: string, flags: string[]): string {
  * Strict parsing for a task: --help prints the generated help and exits 0; an unknown flag, a
  * missing or malformed value, or two conflicting flags throw a UserError (exit 2) that names them.
  */
-export function parseTask<const S extends Record<string, OptionSpec>>(spec: TaskSpec<S>, io: ParseIO = {}): Values<S> {
+export function parseTask<const S extends Record<string, OptionSpec>>(spec: TaskSpec<S>, io: ParseIO = {}): Values<S> & { positionals: string[] } {
   const all = { ...spec.options, help: HELP } as Record<string, OptionSpec>;
   const options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean }> = {};
   const canonical: Record<string, string> = {};
@@ -131,7 +134,7 @@ export function parseTask<const S extends Record<string, OptionSpec>>(spec: Task
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: io.argv ?? process.argv.slice(2), options, strict: true, allowPositionals: false });
+    parsed = parseArgs({ args: io.argv ?? process.argv.slice(2), options, strict: true, allowPositionals: spec.positionals !== undefined });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     throw new UserError(unknownFlagMessage(msg, Object.keys(options)), { hint: `run 'bun run tasks/${spec.name}.ts --help' for the options` });
@@ -160,5 +163,5 @@ export function parseTask<const S extends Record<string, OptionSpec>>(spec: Task
     else if (o.type === "strings") values[flag] = (v as string[] | undefined) ?? [];
     else values[flag] = typeof v === "string" ? parseValue(flag, o, v) : o.default;
   }
-  return values as Values<S>;
+  return { ...(values as Values<S>), positionals: parsed.positionals };
 }

@@ -1,0 +1,110 @@
+"""Download the backbone named by a Hub model id ONCE, before the workers start (issue 14).
+
+    python -m qc_engine.hub_model --resolved OUT/resolved_config.json
+    python -m qc_engine.hub_model --repo NS/NAME [--revision REV]
+
+snapshot_download into the standard cache (HF_HOME / HF_HUB_CACHE), honouring HF_ENDPOINT, HF_TOKEN
+and HF_HUB_OFFLINE; an interrupted download resumes (huggingface_hub keeps the .incomplete blobs).
+The launcher (lib/hub/model_source.ts) then rewrites the resolved config: model.pretrained_name
+becomes the snapshot folder, and "model_source" {repo_id, revision, commit, path} keeps where it came from.
+
+stdout: JSON lines start / progress {downloaded, total} / done {repo_id, revision, commit, path} / error.
+Exit codes: 0 done; 2 bad input (no such repo or revision, gated without a token, offline and not cached); 1 else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    pass
+
+
+def emit(event: str, **fields) -> None:
+    sys.stdout.write(json.dumps({"event": event, "time": time.time(), **fields}) + "\n")
+    sys.stdout.flush()
+
+
+def progress_class():
+    """A tqdm that reports the byte bars as JSON lines (at most twice a second) instead of drawing them."""
+    from tqdm.auto import tqdm
+
+    class JsonProgress(tqdm):
+        last = 0.0
+
+        def __init__(self, *args, **kwargs):
+            kwargs["disable"] = False
+            kwargs["file"] = open("/dev/null", "w")  # noqa: SIM115 - the bar itself is not drawn
+            super().__init__(*args, **kwargs)
+
+        def update(self, n=1):
+            out = super().update(n)
+            if self.unit == "B" and (time.time() - JsonProgress.last >= 0.5 or (self.total and self.n >= self.total)):
+                JsonProgress.last = time.time()
+                emit("progress", what=str(self.desc or ""), downloaded=int(self.n), total=int(self.total or 0))
+            return out
+
+    return JsonProgress
+
+
+def download(repo: str, revision: str) -> dict:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    emit("start", repo_id=repo, revision=revision)
+    try:
+        path = Path(snapshot_download(repo, revision=revision, tqdm_class=progress_class()))
+    except GatedRepoError:
+        raise BadInput(f"model.pretrained_name {repo}: the repository is gated or private and HF_TOKEN "
+                       "is unset or cannot read it; set HF_TOKEN to a token with access") from None
+    except RepositoryNotFoundError:
+        raise BadInput(f"model.pretrained_name {repo}: no such model repository on the Hub "
+                       "(or it is private and HF_TOKEN cannot read it)") from None
+    except RevisionNotFoundError:
+        raise BadInput(f"model.revision {revision}: {repo} has no such branch, tag or commit") from None
+    except LocalEntryNotFoundError as exc:
+        raise BadInput(f"model.pretrained_name {repo}@{revision}: not in the local cache and the Hub cannot be "
+                       f"reached (HF_HUB_OFFLINE or no network): {exc}") from None
+    if not (path / "config.json").is_file():
+        raise BadInput(f"model.pretrained_name {repo}@{revision}: the snapshot has no config.json; is it a model repository?")
+    return {"repo_id": repo, "revision": revision, "commit": path.name, "path": str(path)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qc_engine.hub_model", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resolved", help="resolved_config.json: model.pretrained_name + model.revision")
+    parser.add_argument("--repo")
+    parser.add_argument("--revision", default=None)
+    args = parser.parse_args(argv)
+    try:
+        if args.resolved:
+            model = json.loads(Path(args.resolved).read_text())["config"]["model"]
+            repo, revision = model["pretrained_name"], args.revision or model.get("revision") or "main"
+        elif args.repo:
+            repo, revision = args.repo, args.revision or "main"
+        else:
+            raise BadInput("give --resolved R or --repo NS/NAME")
+        emit("done", **download(repo, revision))
+        return EXIT_OK
+    except BadInput as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        emit("error", message=str(exc), exit_code=EXIT_BAD_INPUT)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
+        traceback.print_exc()
+        emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=EXIT_FAILED)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Command-line tools of the engine that are not training steps (data conversion, ...)."""
