@@ -1,7 +1,7 @@
 // generated — do not edit. Source: schema/events.schema.json; regenerate with `bun run codegen`.
 // Validate a message at runtime against schema/events.schema.json#/$defs/<kind> (tests use Ajv).
 
-export const MESSAGE_KINDS = ["TrainEvent","EvalEngineEvent","EvaluateSummaryFile","ExportEvent","TrainingInfo","EvalResults","PredictionLine","BestCheckpoint","EvalSummary"] as const;
+export const MESSAGE_KINDS = ["TrainEvent","EvalEngineEvent","EvaluateSummaryFile","ExportEvent","ExportPausedEvent","TrainingInfo","EvalResults","PredictionLine","BestCheckpoint","EvalSummary"] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
 /**
@@ -12,6 +12,7 @@ export type QcMessages =
   | EvalEngineEvent
   | EvaluateSummaryFile
   | ExportEvent
+  | ExportPausedEvent
   | TrainingInfo
   | EvalResults
   | PredictionLine
@@ -35,10 +36,9 @@ export type EvalEngineEvent =
   | SummaryEvent
   | EngineErrorEvent;
 /**
- * One JSON line of `python -m qc_engine.export --json` stdout. Other stdout lines are library output.
+ * One JSON line of `python -m qc_engine.export --json` stdout. Other stdout lines are library output (and, in tests only, ExportPausedEvent).
  */
-export type ExportEvent =
-  ExportProgressEvent | ExportLineEvent | ExportResultEvent | ExportErrorEvent | ExportPausedEvent;
+export type ExportEvent = ExportProgressEvent | ExportLineEvent | ExportResultEvent | ExportErrorEvent;
 
 /**
  * events.jsonl: training starts (after setup, before the first step).

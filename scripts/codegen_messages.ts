@@ -16,6 +16,7 @@ export const MESSAGE_KINDS = [
   "EvalEngineEvent",
   "EvaluateSummaryFile",
   "ExportEvent",
+  "ExportPausedEvent",
   "TrainingInfo",
   "EvalResults",
   "PredictionLine",
