@@ -1,44 +1,26 @@
 // generated — do not edit. Source: schema/events.schema.json; regenerate with `bun run codegen`.
 // Validate a message at runtime against schema/events.schema.json#/$defs/<kind> (tests use Ajv).
 
-export const MESSAGE_KINDS = ["TrainEvent","EvalEngineEvent","EvaluateSummaryFile","ExportEvent","ExportPausedEvent","TrainingInfo","EvalResults","PredictionLine","BestCheckpoint","EvalSummary"] as const;
+export const MESSAGE_KINDS = ["TrainEvent","EvalEngineEvent","EvaluateSummaryFile","ExportEvent","ExportPausedEvent","TrainingInfo","EvalResults","PredictionLine","BestCheckpoint","EvalSummary","DeepDecodeResult","HistogramPlotInput"] as const;
 export type MessageKind = (typeof MESSAGE_KINDS)[number];
 
 /**
- * Every message between the planes that qwen-classify itself writes: the event stream (TrainEvent), the evaluate and export stdout protocols (EvalEngineEvent, ExportEvent) and the JSON files (TrainingInfo, EvalResults, PredictionLine, BestCheckpoint, EvaluateSummaryFile, EvalSummary). Validate one message against #/$defs/<Name>. Channel list: docs/architecture.md, "Channels between the planes". TS types: generated/messages.ts (bun run codegen).
+ * Every message between the planes that qwen-classify itself writes: the event stream (TrainEvent), the evaluate and export stdout protocols (EvalEngineEvent, ExportEvent), the JSON files (TrainingInfo, EvalResults, PredictionLine, BestCheckpoint, EvaluateSummaryFile, EvalSummary) and the helper scripts' lines (DeepDecodeResult, HistogramPlotInput). Validate one message against #/$defs/<Name>. Channel list: docs/architecture.md, "Channels between the planes". TS types: generated/messages.ts (bun run codegen).
  */
-export type QcMessages =
-  | TrainEvent
-  | EvalEngineEvent
-  | EvaluateSummaryFile
-  | ExportEvent
-  | ExportPausedEvent
-  | TrainingInfo
-  | EvalResults
-  | PredictionLine
-  | BestCheckpoint
-  | EvalSummary;
+export type QcMessages = (TrainEvent | EvalEngineEvent | EvaluateSummaryFile | ExportEvent | ExportPausedEvent | TrainingInfo | EvalResults | PredictionLine | BestCheckpoint | EvalSummary | DeepDecodeResult | HistogramPlotInput)
 /**
  * One line of OUT/logs/events.jsonl (qc_engine.events.EventLog, rank 0).
  */
-export type TrainEvent = StartEvent | StepEvent | EvalEvent | CheckpointEvent | EndEvent | ErrorEvent;
-export type EndStatus = "completed" | "interrupted" | "failed";
+export type TrainEvent = (StartEvent | StepEvent | EvalEvent | CheckpointEvent | EndEvent | ErrorEvent)
+export type EndStatus = ("completed" | "interrupted" | "failed")
 /**
  * One JSON line of `python -m qc_engine.evaluate` stdout (rank 0). Other stdout lines are library output.
  */
-export type EvalEngineEvent =
-  | PlanEvent
-  | PreprocessEvent
-  | CheckpointStartEvent
-  | ProgressEvent
-  | CheckpointDoneEvent
-  | SkipEvent
-  | SummaryEvent
-  | EngineErrorEvent;
+export type EvalEngineEvent = (PlanEvent | PreprocessEvent | CheckpointStartEvent | ProgressEvent | CheckpointDoneEvent | SkipEvent | SummaryEvent | EngineErrorEvent)
 /**
  * One JSON line of `python -m qc_engine.export --json` stdout. Other stdout lines are library output (and, in tests only, ExportPausedEvent).
  */
-export type ExportEvent = ExportProgressEvent | ExportLineEvent | ExportResultEvent | ExportErrorEvent;
+export type ExportEvent = (ExportProgressEvent | ExportLineEvent | ExportResultEvent | ExportErrorEvent)
 
 /**
  * events.jsonl: training starts (after setup, before the first step).
@@ -56,8 +38,8 @@ export interface StartEvent {
   num_train_samples: number;
   num_val_samples: number;
   global_batch_size: number;
-  resumed_from_step: number | null;
-  precision: "fp32" | "bf16" | "fp16";
+  resumed_from_step: (number | null);
+  precision: ("fp32" | "bf16" | "fp16");
   zero_stage: number;
   /**
    * bad samples skipped (data.on_bad_sample: skip) in train + val
@@ -79,12 +61,12 @@ export interface StepEvent {
   /**
    * mean loss of the window; null when the value was not finite (NaN/inf are written as null)
    */
-  loss: number | null;
+  loss: (number | null);
   lr: number;
-  grad_norm: number | null;
+  grad_norm: (number | null);
   samples_per_s: number;
   memory_bytes: number;
-  memory_kind: "cuda" | "rss";
+  memory_kind: ("cuda" | "rss");
 }
 /**
  * events.jsonl: a partial evaluation during training, or the full one at the end.
@@ -96,27 +78,27 @@ export interface EvalEvent {
    */
   time: number;
   step: number;
-  split: "partial" | "full";
+  split: ("partial" | "full");
   num_samples: number;
   metrics: ScalarMetrics;
   /**
    * the checkpoint evaluated (full only)
    */
-  checkpoint: string | null;
+  checkpoint: (string | null);
   seconds: number;
   /**
    * the eval_results.json key this evaluation is stored under
    */
-  eval_key: string | null;
+  eval_key: (string | null);
 }
 /**
  * The four scalar metrics every evaluation reports (qc_engine.metrics.scalar_metrics); null when the value was not finite (NaN/inf are written as null).
  */
 export interface ScalarMetrics {
-  accuracy: number | null;
-  top5_accuracy: number | null;
-  macro_f1: number | null;
-  loss: number | null;
+  accuracy: (number | null);
+  top5_accuracy: (number | null);
+  macro_f1: (number | null);
+  loss: (number | null);
 }
 /**
  * events.jsonl: a checkpoint was saved (complete: training_info.json written).
@@ -136,7 +118,7 @@ export interface CheckpointEvent {
   /**
    * best-model metric of this checkpoint (when tracked)
    */
-  metric: number | null;
+  metric: (number | null);
 }
 /**
  * events.jsonl: the last event of every run that opened the log.
@@ -149,7 +131,7 @@ export interface EndEvent {
   time: number;
   status: EndStatus;
   step: number;
-  best_checkpoint: string | null;
+  best_checkpoint: (string | null);
   /**
    * the exit code the engine is about to use
    */
@@ -203,11 +185,11 @@ export interface PlanEvent {
 export interface PlanCheckpoint {
   path: string;
   step: number;
-  action: "evaluate" | "skip";
+  action: ("evaluate" | "skip");
   /**
    * where the weights come from
    */
-  source: "hf_model" | "deepspeed" | null;
+  source: ("hf_model" | "deepspeed" | null);
 }
 /**
  * evaluate stdout: preprocessing progress (once for all checkpoints).
@@ -237,7 +219,7 @@ export interface CheckpointStartEvent {
   total: number;
   path: string;
   step: number;
-  source: "hf_model" | "deepspeed";
+  source: ("hf_model" | "deepspeed");
 }
 /**
  * evaluate stdout: batches done for the current checkpoint.
@@ -298,7 +280,7 @@ export interface SummaryEvent {
   num_samples: number;
   world_size: number;
   batch_size: number;
-  precision: "fp32" | "bf16" | "fp16";
+  precision: ("fp32" | "bf16" | "fp16");
   preprocess_seconds: number;
   total_seconds: number;
   results: SummaryResult[];
@@ -309,12 +291,12 @@ export interface SummaryEvent {
 export interface SummaryResult {
   path: string;
   step: number;
-  status: "evaluated" | "skipped";
-  source: "hf_model" | "deepspeed" | null;
+  status: ("evaluated" | "skipped");
+  source: ("hf_model" | "deepspeed" | null);
   metrics: FullMetrics;
-  seconds: number | null;
-  load_seconds: number | null;
-  images_per_s: number | null;
+  seconds: (number | null);
+  load_seconds: (number | null);
+  images_per_s: (number | null);
   eval_results: string;
   predictions: string;
 }
@@ -322,14 +304,14 @@ export interface SummaryResult {
  * qc_engine.metrics.classification_metrics (detailed): the metrics of one eval_results.json entry. `labels` is added by qc_engine.evaluate.
  */
 export interface FullMetrics {
-  accuracy: number | null;
-  top5_accuracy: number | null;
-  macro_f1: number | null;
-  loss: number | null;
+  accuracy: (number | null);
+  top5_accuracy: (number | null);
+  macro_f1: (number | null);
+  loss: (number | null);
   num_samples: number;
   per_class?: {
     [k: string]: PerClassMetrics | undefined;
-  };
+  }
   confusion_matrix?: number[][];
   labels?: string[];
 }
@@ -364,7 +346,7 @@ export interface EvaluateSummaryFile {
   num_samples: number;
   world_size: number;
   batch_size: number;
-  precision: "fp32" | "bf16" | "fp16";
+  precision: ("fp32" | "bf16" | "fp16");
   preprocess_seconds: number;
   total_seconds: number;
   results: SummaryResult[];
@@ -397,12 +379,12 @@ export interface ExportResultEvent {
   checkpoint: string;
   hf_model: string;
   source: ExportSource;
-  dtype: "fp32" | "bf16" | "fp16";
+  dtype: ("fp32" | "bf16" | "fp16");
   max_shard_size: number;
   files: string[];
   shard_bytes: {
     [k: string]: number | undefined;
-  };
+  }
   tensors: number;
   parameters: number;
   safetensors_dtypes: string[];
@@ -411,15 +393,15 @@ export interface ExportResultEvent {
   seconds: number;
   read_seconds: number;
   write_seconds: number;
-  verify: ExportVerify | null;
+  verify: (ExportVerify | null);
 }
 /**
  * What the weights were exported from.
  */
 export interface ExportSource {
-  kind: "deepspeed" | "hf_model";
-  zero_stage: number | null;
-  tag: string | null;
+  kind: ("deepspeed" | "hf_model");
+  zero_stage: (number | null);
+  tag: (string | null);
 }
 /**
  * --verify: logits of the exported model against the source state.
@@ -457,31 +439,31 @@ export interface TrainingInfo {
   step: number;
   epoch: number;
   samples_seen: number;
-  train_loss: number | null;
-  lr: number | null;
-  grad_norm: number | null;
-  eval_metrics: ScalarMetrics | null;
-  metric_name: string | null;
+  train_loss: (number | null);
+  lr: (number | null);
+  grad_norm: (number | null);
+  eval_metrics: (ScalarMetrics | null);
+  metric_name: (string | null);
   is_final: boolean;
   is_best: boolean;
   wall_time_s: number;
   world_size: number;
   zero_stage: number;
-  precision: "fp32" | "bf16" | "fp16";
+  precision: ("fp32" | "bf16" | "fp16");
   config_hash: string;
   num_labels: number;
   id2label: {
     [k: string]: string | undefined;
-  };
+  }
   versions: {
     [k: string]: string | undefined;
-  };
+  }
   created_at: string;
   has_deepspeed_state: boolean;
   has_hf_model: boolean;
   slim: boolean;
   bytes: CheckpointBytes;
-  hf_model_dtype?: "fp32" | "bf16" | "fp16";
+  hf_model_dtype?: ("fp32" | "bf16" | "fp16");
   exported_at?: string;
 }
 /**
@@ -502,27 +484,27 @@ export interface EvalResults {
  * One eval_results.json entry (qc_engine.eval_results.eval_entry): the same fields whoever evaluated.
  */
 export interface EvalEntry {
-  split: "full" | "partial";
+  split: ("full" | "partial");
   data: string;
   data_sha256: string;
-  jsonl_sha256: string | null;
+  jsonl_sha256: (string | null);
   num_samples: number;
   step: number;
   metrics: FullMetrics;
   evaluated_at: string;
-  seconds: number | null;
+  seconds: (number | null);
   preprocessing: Preprocessing;
   /**
    * training: the engine's weights in memory
    */
-  weights: "training" | "hf_model" | "deepspeed";
+  weights: ("training" | "hf_model" | "deepspeed");
   world_size: number;
   batch_size: number;
-  precision: "fp32" | "bf16" | "fp16";
+  precision: ("fp32" | "bf16" | "fp16");
   /**
    * predictions.jsonl when per-sample lines were written
    */
-  predictions: string | null;
+  predictions: (string | null);
 }
 /**
  * What turns an image into model input besides the processor files; a skip requires the same.
@@ -549,23 +531,11 @@ export interface PredictionLine {
   /**
    * @maxItems 5
    */
-  top5:
-    | []
-    | [number]
-    | [number, number]
-    | [number, number, number]
-    | [number, number, number, number]
-    | [number, number, number, number, number];
+  top5: []|[number]|[number, number]|[number, number, number]|[number, number, number, number]|[number, number, number, number, number];
   /**
    * @maxItems 5
    */
-  top5_probability:
-    | []
-    | [number]
-    | [number, number]
-    | [number, number, number]
-    | [number, number, number, number]
-    | [number, number, number, number, number];
+  top5_probability: []|[number]|[number, number]|[number, number, number]|[number, number, number, number]|[number, number, number, number, number];
 }
 /**
  * OUT/best_checkpoint.json: the best checkpoint so far (qc_engine.train, rank 0).
@@ -611,9 +581,31 @@ export interface EvalSummaryRow {
   step: number;
   rank: number;
   is_best: boolean;
-  status: "evaluated" | "skipped";
-  train_loss: number | null;
+  status: ("evaluated" | "skipped");
+  train_loss: (number | null);
   metrics: {
     [k: string]: number | undefined;
-  };
+  }
+}
+/**
+ * One stdout line of the deep-decode helper (lib/data/deep_decode.py, `tasks/prepare.ts --deep`): stdin gets one JSON string (an image path) a line; one answer a line, in order.
+ */
+export interface DeepDecodeResult {
+  /**
+   * 0-based index of the path on stdin
+   */
+  i: number;
+  /**
+   * why Pillow could not decode it; null: decoded
+   */
+  error: (string | null);
+}
+/**
+ * stdin of the class-histogram plot helper (lib/data/plot_histogram.py, argv: OUTPUT.png).
+ */
+export interface HistogramPlotInput {
+  title: string;
+  names: string[];
+  train: number[];
+  val: number[];
 }
