@@ -7,6 +7,7 @@ import { compile } from "json-schema-to-typescript";
 import Ajv2020 from "ajv/dist/2020.js";
 import standaloneCode from "ajv/dist/standalone/index.js";
 import { dump } from "js-yaml";
+import { messagesFiles } from "./codegen_messages.ts";
 
 // --root DIR: run against another checkout (the freshness test uses a temporary copy).
 const rootFlag = process.argv.indexOf("--root");
@@ -294,7 +295,8 @@ export const SECTIONS: readonly { path: string; description: string }[] = ${json
 async function main() {
   const check = process.argv.includes("--check");
   const schema = JSON.parse(readFileSync(schemaPath, "utf8"));
-  const files = await generate(schema);
+  // generated/messages.ts comes from schema/events.schema.json (scripts/codegen_messages.ts).
+  const files = { ...(await generate(schema)), ...(await messagesFiles(repoRoot)) };
   const stale: string[] = [];
   for (const [name, text] of Object.entries(files)) {
     const target = join(generatedDir, name);
@@ -308,7 +310,7 @@ async function main() {
   }
   if (check) {
     if (stale.length) {
-      console.error(`codegen --check: generated/ is stale (schema/config.schema.json changed?): ${stale.join(", ")}\n  fix: run \`bun run codegen\` and commit generated/`);
+      console.error(`codegen --check: generated/ is stale (schema/*.schema.json changed?): ${stale.join(", ")}\n  fix: run \`bun run codegen\` and commit generated/`);
       process.exit(1);
     }
     console.log("codegen --check: generated/ is up to date");

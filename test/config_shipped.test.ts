@@ -88,6 +88,7 @@ describe("codegen", () => {
     const tmp = mkdtempSync(join(tmpdir(), "qc-codegen-"));
     mkdirSync(join(tmp, "schema"));
     cpSync(join(ROOT, "generated"), join(tmp, "generated"), { recursive: true });
+    cpSync(join(ROOT, "schema/events.schema.json"), join(tmp, "schema/events.schema.json"));
     const schema = JSON.parse(readFileSync(join(ROOT, "schema/config.schema.json"), "utf8"));
     schema.properties.training.properties.eval_steps.description = "changed";
     writeFileSync(join(tmp, "schema/config.schema.json"), JSON.stringify(schema));

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { makePng } from "../lib/data/fixtures.ts";
 import { readEvents, type AnyEvent } from "../lib/events/tail.ts";
+import { messageErrors } from "../lib/util/message_schema.ts";
 import { STOP_MESSAGE } from "../lib/train/run.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -55,7 +56,10 @@ function train(args: string[]): Run {
 
 async function events(out: string): Promise<AnyEvent[]> {
   const p = join(out, "logs", "events.jsonl");
-  return existsSync(p) ? readEvents(p) : [];
+  const evs = existsSync(p) ? await readEvents(p) : [];
+  // What the real engine wrote matches schema/events.schema.json, line by line.
+  evs.forEach((e, i) => expect(messageErrors("TrainEvent", e), `${p}:${i + 1}`).toEqual([]));
+  return evs;
 }
 
 async function waitFor(cond: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {

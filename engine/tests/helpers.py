@@ -99,8 +99,14 @@ def run_train(config: dict, out: Path, nproc: int = 1, extra: list[str] | None =
 
 
 def read_events(out: Path) -> list[dict]:
+    """The run's events, each validated against schema/events.schema.json (TrainEvent)."""
+    from schema_check import assert_valid
+
     path = out / "logs" / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    for number, event in enumerate(events, 1):
+        assert_valid("TrainEvent", event, f"{path}:{number}")
+    return events
 
 
 def free_port() -> int:

@@ -72,6 +72,9 @@ def run_evaluate(checkpoints, data, resolved, out_json, *extra, nproc: int = 1) 
 
 
 def events_of(result: subprocess.CompletedProcess) -> list[dict]:
+    """The protocol lines of stdout, each validated against schema/events.schema.json (EvalEngineEvent)."""
+    from schema_check import assert_valid
+
     out = []
     for line in result.stdout.splitlines():
         if line.startswith("{"):
@@ -79,6 +82,8 @@ def events_of(result: subprocess.CompletedProcess) -> list[dict]:
                 out.append(json.loads(line))
             except ValueError:
                 pass
+    for event in out:
+        assert_valid("EvalEngineEvent", event, "evaluate stdout")
     return out
 
 
@@ -141,6 +146,13 @@ def test_sweep_events_and_files(trained, swept):
     # training moved the weights: the checkpoints do not all score the same
     losses = {round(m["loss"], 6) for m in metrics_by_step(summary).values()}
     assert len(losses) == 5
+    # schema/events.schema.json: the --out-json file and every file of the run (events were checked by events_of)
+    from schema_check import assert_run_files_valid, assert_valid
+
+    assert_valid("EvaluateSummaryFile", summary, "--out-json")
+    assert {k: v for k, v in events[-1].items() if k not in ("event", "time")} == summary
+    counts = assert_run_files_valid(Path(trained["run"]))
+    assert counts["eval_results"] == 5 and counts["predictions"] >= 5 * EVAL_SAMPLES
 
 
 def test_metrics_match_scikit_learn_on_saved_predictions(trained, swept):

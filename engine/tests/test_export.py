@@ -19,6 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from helpers import PYTHON, REPO, apply_skip_evaluation, deep_merge, engine_env, read_events, run_train, schema_defaults  # noqa: E402
+from schema_check import assert_valid  # noqa: E402
 
 # ==================================================================== fixtures: assets and runs
 
@@ -81,6 +82,10 @@ def export(checkpoint: Path, *args: str, env_extra: dict | None = None) -> tuple
     proc = subprocess.run([PYTHON, "-m", "qc_engine.export", "--checkpoint", str(checkpoint), "--json", *args],
                           env=env, capture_output=True, text=True, timeout=300, cwd=str(REPO))
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    for event in events:  # schema/events.schema.json
+        assert_valid("ExportEvent", event, "export --json stdout")
+    if proc.returncode == 0:
+        assert_valid("TrainingInfo", json.loads((checkpoint / "training_info.json").read_text()), str(checkpoint))
     return proc.returncode, events, proc.stderr
 
 
@@ -252,6 +257,7 @@ def test_sigkill_halfway_leaves_the_previous_state_and_the_next_export_recovers(
         if '"paused"' in line or time.time() > deadline:
             break
     assert (ckpt / "hf_model.tmp" / "config.json").exists()  # fully written, not yet swapped in
+    assert_valid("ExportPausedEvent", json.loads(line), "export --json stdout (test-only pause)")
     code, events, err = export(ckpt)  # a second export of the same checkpoint meanwhile is refused
     assert code == 1 and "another export" in err
     assert (ckpt / "hf_model.tmp" / "config.json").exists()

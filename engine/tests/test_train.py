@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from helpers import check_event_stream, read_events, run_engine_direct, run_train, step_losses
+from schema_check import assert_run_files_valid, assert_valid
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +64,8 @@ def test_no_eval_run_saves_every_checkpoint_and_never_evaluates(make_config):
     assert json.loads((out / "checkpoint-6" / "training_info.json").read_text())["is_final"] is True
     assert not (out / "best_checkpoint.json").exists()
     assert not list(out.glob(".checkpoint-*"))
+    counts = assert_run_files_valid(out)  # schema/events.schema.json
+    assert (counts["events"], counts["training_info"], counts["eval_results"]) == (len(events), 3, 0)
 
 
 def test_standard_run_tracks_best_and_evaluates_the_best_at_the_end(make_config, tmp_path):
@@ -150,6 +153,10 @@ def test_standard_run_tracks_best_and_evaluates_the_best_at_the_end(make_config,
     assert set(rewritten) == {full_key, partial_key} and set(rewritten[full_key]) == set(entry)
     forced_predictions = [json.loads(line) for line in (Path(best_path) / "predictions.jsonl").read_text().splitlines()]
     assert [p["prediction_id"] for p in forced_predictions] == [p["prediction_id"] for p in train_predictions]
+    counts = assert_run_files_valid(out)  # schema/events.schema.json: events, checkpoint files, best_checkpoint.json
+    assert counts["best_checkpoint"] == 1 and counts["eval_results"] >= 1 and counts["predictions"] >= 24
+    for name in ("skip.json", "force.json"):
+        assert_valid("EvaluateSummaryFile", json.loads((tmp_path / name).read_text()), name)
 
     # hf_model of the best checkpoint reproduces the engine's full evaluation (same logits -> same loss)
     tokenizer, image_processor = load_processing(Path(best_path) / "hf_model", 3136, 3136)

@@ -4,6 +4,7 @@ import { createInterface } from "node:readline";
 import { UserError } from "../util/errors.ts";
 import type { DeepDecoder } from "./check.ts";
 import { PROJECT_ROOT, projectPython } from "../util/python.ts";
+import type { DeepDecodeResult } from "../../generated/messages.ts";
 
 const SCRIPT = join(PROJECT_ROOT, "lib", "data", "deep_decode.py");
 
@@ -36,7 +37,7 @@ export function makeDeepDecoder(params: { python?: string; spawn?: typeof nodeSp
     let done = 0;
     const read = (async () => {
       for await (const line of createInterface({ input: child.stdout! })) {
-        const { i, error } = JSON.parse(line) as { i: number; error: string | null };
+        const { i, error } = JSON.parse(line) as DeepDecodeResult;
         if (error) failures.set(paths[i], error);
         onDone?.(++done);
       }

@@ -2,6 +2,7 @@ import { spawn as nodeSpawn } from "node:child_process";
 import { renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { HistogramRow } from "./check.ts";
+import type { HistogramPlotInput } from "../../generated/messages.ts";
 import { PROJECT_ROOT, projectPython } from "../util/python.ts";
 
 const SCRIPT = join(PROJECT_ROOT, "lib", "data", "plot_histogram.py");
@@ -20,12 +21,13 @@ export async function plotHistogram(params: {
 }): Promise<string | null> {
   const spawn = params.spawn ?? nodeSpawn;
   const python = params.python ?? projectPython();
-  const payload = JSON.stringify({
+  const input: HistogramPlotInput = {
     title: params.title,
     names: params.rows.map((r) => r.name),
     train: params.rows.map((r) => r.train),
     val: params.rows.map((r) => r.val),
-  });
+  };
+  const payload = JSON.stringify(input);
   const tmp = `${params.outPath}.${process.pid}.tmp.png`;
   const failure: string | null = await new Promise((resolveResult) => {
     let stderr = "";

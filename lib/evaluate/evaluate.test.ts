@@ -6,6 +6,7 @@ import { PassThrough } from "node:stream";
 import { evaluateCheckpoints, type EvaluateParams } from "./evaluate.ts";
 import type { SpawnEngine } from "./engine.ts";
 import type { EvalEngineEvent, FullMetrics } from "./protocol.ts";
+import { messageErrors } from "../util/message_schema.ts";
 import type { EvalProgress } from "./progress.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -31,6 +32,7 @@ const metricsFor = (step: number): FullMetrics => ({
   top5_accuracy: 1,
   macro_f1: 0.5,
   loss: 1 / step,
+  num_samples: 1,
   per_class: { a: { precision: 1, recall: 1, f1: 1, support: 1 } },
   confusion_matrix: [[1]],
   labels: ["a"],
@@ -59,10 +61,13 @@ function fakeEngine(opts: { exitCode?: number; error?: string; stderr?: string[]
         path, step: steps[i], status: opts.skip?.includes(steps[i]) ? "skipped" : "evaluated", source: "hf_model", metrics: metricsFor(steps[i]),
         seconds: 1, load_seconds: 0.1, images_per_s: 10, eval_results: `${path}/eval_results.json`, predictions: `${path}/predictions.jsonl`,
       }));
-      const summary = { eval_key: "full:ffff", data, data_sha256: "f".repeat(64), num_samples: 1, world_size: 1, batch_size: 2, preprocess_seconds: 0.5, total_seconds: 3, results };
+      const summary = { eval_key: "full:ffff", data, data_sha256: "f".repeat(64), num_samples: 1, world_size: 1, batch_size: 2, precision: "fp32", preprocess_seconds: 0.5, total_seconds: 3, results };
+      expect(messageErrors("EvaluateSummaryFile", summary)).toEqual([]);
       writeFileSync(outJson, JSON.stringify(summary));
       lines.push({ event: "summary", time: 0, ...summary });
     }
+    // The fake speaks the real protocol: schema/events.schema.json.
+    for (const l of lines) expect(messageErrors("EvalEngineEvent", l)).toEqual([]);
     setTimeout(() => {
       stdout.write("a stray library print\n");
       for (const l of lines) stdout.write(JSON.stringify(l) + "\n");

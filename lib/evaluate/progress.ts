@@ -18,6 +18,8 @@ export interface EvalProgress {
 }
 
 const name = (path: string) => path.split("/").filter(Boolean).pop() ?? path;
+// null: a non-finite metric (the engine writes NaN/inf as null).
+const fixed4 = (v: number | null) => (v === null ? "n/a" : v.toFixed(4));
 
 export function createEvalProgress(params: ProgressParams = {}): EvalProgress {
   const stream = params.stream ?? process.stderr;
@@ -59,7 +61,7 @@ function plainProgress(stream: NodeJS.WritableStream, now: () => number, interva
           break;
         case "checkpoint_done":
           say(
-            `  ${name(ev.path)}: accuracy ${ev.metrics.accuracy.toFixed(4)}, macro-F1 ${ev.metrics.macro_f1.toFixed(4)}, loss ${ev.metrics.loss.toFixed(4)} ` +
+            `  ${name(ev.path)}: accuracy ${fixed4(ev.metrics.accuracy)}, macro-F1 ${fixed4(ev.metrics.macro_f1)}, loss ${fixed4(ev.metrics.loss)} ` +
               `(${ev.seconds.toFixed(1)} s, ${ev.images_per_s.toFixed(1)} images/s)`,
           );
           break;
@@ -111,7 +113,7 @@ function barProgress(stream: NodeJS.WritableStream): EvalProgress {
           break;
         case "checkpoint_done":
           done += 1;
-          checkpoints?.update(done, { info: `${name(ev.path)}: acc ${ev.metrics.accuracy.toFixed(4)}` });
+          checkpoints?.update(done, { info: `${name(ev.path)}: acc ${fixed4(ev.metrics.accuracy)}` });
           break;
         case "skip":
           multi.log(`${name(ev.path)}: skipped (${ev.reason})\n`);

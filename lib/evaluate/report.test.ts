@@ -4,7 +4,7 @@ import type { EvaluateResult } from "./evaluate.ts";
 
 const outcome = (step: number, status: "evaluated" | "skipped") => ({
   name: `checkpoint-${step}`, path: `/r/checkpoint-${step}`, step, status, source: "hf_model" as const,
-  metrics: { accuracy: 0.5, top5_accuracy: 1, macro_f1: 0.4, loss: 0.9 }, trainLoss: 1, seconds: status === "evaluated" ? 2 : null,
+  metrics: { accuracy: 0.5, top5_accuracy: 1, macro_f1: 0.4, loss: 0.9, num_samples: 9 }, trainLoss: 1, seconds: status === "evaluated" ? 2 : null,
   imagesPerS: status === "evaluated" ? 25 : null, evalResults: `/r/checkpoint-${step}/eval_results.json`, predictions: `/r/checkpoint-${step}/predictions.jsonl`,
 });
 

@@ -6,29 +6,9 @@ import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import type { RankedRow, Recommendation } from "./leaderboard.ts";
 
-export interface EvalSummary {
-  created_at: string;
-  output_dir: string;
-  data: string;
-  data_sha256: string;
-  eval_key: string;
-  num_samples: number;
-  metric: string;
-  greater_is_better: boolean;
-  best: { name: string; path: string; step: number; value: number };
-  recommendation: string;
-  notes: string[];
-  rows: {
-    name: string;
-    path: string;
-    step: number;
-    rank: number;
-    is_best: boolean;
-    status: "evaluated" | "skipped";
-    train_loss: number | null;
-    metrics: Record<string, number>;
-  }[];
-}
+// eval_summary.json's type is generated from schema/events.schema.json (read by the plot script).
+import type { EvalSummary } from "../../generated/messages.ts";
+export type { EvalSummary };
 
 export function buildEvalSummary(p: {
   outputDir: string;

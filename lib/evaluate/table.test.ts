@@ -11,6 +11,7 @@ function metrics(n: number): FullMetrics {
     top5_accuracy: 0.96,
     macro_f1: 0.75,
     loss: 0.4321,
+    num_samples: 3 * n,
     per_class,
     labels,
     confusion_matrix: labels.map((_, i) => labels.map((_, j) => (i === j ? 7 : 1))),
@@ -35,5 +36,11 @@ describe("formatMetricsTable", () => {
     expect(text).toContain("class4 ");
     expect(text).not.toContain("class5 ");
     expect(text).not.toContain("confusion matrix");
+  });
+  test("a metric the engine wrote as null (not finite) shows n/a", () => {
+    const text = formatMetricsTable({ checkpoint: "c", step: 1, data: "d", numSamples: 9, metrics: { ...metrics(3), loss: null, top5_accuracy: null } });
+    expect(text).toMatch(/mean loss\s+n\/a/);
+    expect(text).toMatch(/top-5 accuracy\s+n\/a/);
+    expect(text).toMatch(/accuracy\s+81\.25%/);
   });
 });

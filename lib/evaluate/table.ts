@@ -14,8 +14,13 @@ export interface MetricsTableParams {
   maxConfusion?: number;
 }
 
-function pct(v: number): string {
-  return `${(v * 100).toFixed(2)}%`;
+// null: the engine wrote a non-finite value as null (schema/events.schema.json, ScalarMetrics).
+function pct(v: number | null): string {
+  return v === null ? "n/a" : `${(v * 100).toFixed(2)}%`;
+}
+
+function fixed4(v: number | null): string {
+  return v === null ? "n/a" : v.toFixed(4);
 }
 
 function pad(cells: string[][], rightFrom = 1): string[] {
@@ -35,8 +40,8 @@ export function formatMetricsTable(p: MetricsTableParams): string {
         ["metric", "value"],
         ["accuracy", pct(m.accuracy)],
         ["top-5 accuracy", pct(m.top5_accuracy)],
-        ["macro-F1", m.macro_f1.toFixed(4)],
-        ["mean loss", m.loss.toFixed(4)],
+        ["macro-F1", fixed4(m.macro_f1)],
+        ["mean loss", fixed4(m.loss)],
       ],
       1,
     ),

@@ -18,6 +18,7 @@ import {
   type ExportOptions,
 } from "./export.ts";
 import { createExportProgress } from "./progress.ts";
+import { messageErrors } from "../util/message_schema.ts";
 
 const OPTS: ExportOptions = { dtype: "bf16", maxShardSize: "5GB", verify: false };
 
@@ -36,6 +37,11 @@ function fakeSpawn(script: (argv: string[]) => { stdout: string[]; stderr?: stri
   const spawn: SpawnEngine = (argv) => {
     seen.push(argv);
     const s = script(argv);
+    // The fake speaks the real protocol: every line the launcher takes for an event matches the schema.
+    for (const l of s.stdout) {
+      const ev = parseExportLine(l);
+      if (ev) expect(messageErrors("ExportEvent", ev)).toEqual([]);
+    }
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     setTimeout(() => {

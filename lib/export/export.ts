@@ -46,53 +46,18 @@ export function buildExportArgv(p: { python: string; checkpoint: string } & Expo
 // Engine protocol (engine/qc_engine/export.py --json)
 // ---------------------------------------------------------------------------------------------
 
-export interface ExportProgressEvent {
-  event: "progress";
-  phase: "cast" | "write" | "verify" | string;
-  done: number;
-  total: number;
-  unit: string;
-}
-export interface ExportLineEvent {
-  event: "line";
-  message: string;
-}
-export interface ExportVerify {
-  inputs: string;
-  samples: number;
-  max_abs_diff: number;
-  max_abs_reference: number;
-  tolerance: number;
-  atol: number;
-  rtol: number;
-  argmax_agree: number;
-  passed: boolean;
-}
-export interface ExportResultEvent {
-  event: "result";
-  checkpoint: string;
-  hf_model: string;
-  source: { kind: "deepspeed" | "hf_model"; zero_stage: number | null; tag: string | null };
-  dtype: string;
-  max_shard_size: number;
-  files: string[];
-  shard_bytes: Record<string, number>;
-  tensors: number;
-  parameters: number;
-  safetensors_dtypes: string[];
-  bytes: number;
-  replaced_previous: boolean;
-  seconds: number;
-  read_seconds: number;
-  write_seconds: number;
-  verify: ExportVerify | null;
-}
-export interface ExportErrorEvent {
-  event: "error";
-  message: string;
-  exit_code: number;
-}
-export type ExportEvent = ExportProgressEvent | ExportLineEvent | ExportResultEvent | ExportErrorEvent;
+// The types are generated from schema/events.schema.json (generated/messages.ts).
+import type { ExportErrorEvent, ExportEvent, ExportResultEvent } from "../../generated/messages.ts";
+export type {
+  ExportErrorEvent,
+  ExportEvent,
+  ExportLineEvent,
+  ExportPausedEvent,
+  ExportProgressEvent,
+  ExportResultEvent,
+  ExportSource,
+  ExportVerify,
+} from "../../generated/messages.ts";
 
 /** One stdout line -> an event, or null for anything that is not one of ours (a library's print). */
 export function parseExportLine(line: string): ExportEvent | null {

@@ -58,6 +58,11 @@ function safeList(outputDir: string): CheckpointInfo[] {
   }
 }
 
+// A metric by name: the generated metric interfaces have no index signature.
+function metricOf(metrics: object | undefined, name: string): unknown {
+  return (metrics as Record<string, unknown> | undefined)?.[name];
+}
+
 export function buildSummary(p: SummaryParams): RunSummary {
   const checkpoints = safeList(p.outputDir);
   const bytes = checkpoints.reduce((sum, c) => sum + (c.info?.bytes?.total ?? dirBytes(c.path)), 0);
@@ -72,9 +77,9 @@ export function buildSummary(p: SummaryParams): RunSummary {
   if (!bestPath && tracking) bestPath = [...checkpoints].reverse().find((c) => c.info?.is_best)?.path ?? null;
   let best: RunSummary["best"] = null;
   if (bestPath) {
-    const evs = (p.evals ?? []).filter((e) => e.checkpoint === bestPath && typeof e.metrics?.[metric] === "number");
+    const evs = (p.evals ?? []).filter((e) => e.checkpoint === bestPath && typeof metricOf(e.metrics, metric) === "number");
     const full = evs.find((e) => e.split === "full") ?? evs[evs.length - 1];
-    let value: number | null = (full?.metrics?.[metric] as number | undefined) ?? null;
+    let value: number | null = (metricOf(full?.metrics, metric) as number | undefined) ?? null;
     if (value === null) {
       const ev = [...(p.checkpointEvents ?? [])].reverse().find((c) => c.path === bestPath);
       value = typeof ev?.metric === "number" ? ev.metric : null;

@@ -66,7 +66,8 @@ export function formatDuration(seconds: number): string {
 const num = (v: unknown, digits: number) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "-");
 const sci = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v.toExponential(2) : "-");
 
-export function formatMetrics(metrics: Record<string, number | undefined>): string {
+// `object`: the generated metric interfaces have no index signature; a null (not finite) value is left out.
+export function formatMetrics(metrics: object): string {
   return Object.entries(metrics)
     .filter(([, v]) => typeof v === "number")
     .map(([k, v]) => `${k} ${(v as number).toFixed(4)}`)
