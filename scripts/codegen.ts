@@ -7,6 +7,7 @@ import { compile } from "json-schema-to-typescript";
 import Ajv2020 from "ajv/dist/2020.js";
 import standaloneCode from "ajv/dist/standalone/index.js";
 import { dump } from "js-yaml";
+import { buildPythonConfig } from "./codegen_python.ts";
 
 // --root DIR: run against another checkout (the freshness test uses a temporary copy).
 const rootFlag = process.argv.indexOf("--root");
@@ -294,15 +295,18 @@ export const SECTIONS: readonly { path: string; description: string }[] = ${json
 async function main() {
   const check = process.argv.includes("--check");
   const schema = JSON.parse(readFileSync(schemaPath, "utf8"));
-  const files = await generate(schema);
+  // repo-relative path -> text
+  const outputs: Record<string, string> = {};
+  for (const [name, text] of Object.entries(await generate(schema))) outputs[`generated/${name}`] = text;
+  outputs["engine/qc_engine/config.py"] = buildPythonConfig(schema);
   const stale: string[] = [];
-  for (const [name, text] of Object.entries(files)) {
-    const target = join(generatedDir, name);
+  for (const [name, text] of Object.entries(outputs)) {
+    const target = join(repoRoot, name);
     const current = existsSync(target) ? readFileSync(target, "utf8") : null;
     if (current === text) continue;
-    stale.push(`generated/${name}${current === null ? " (missing)" : ""}`);
+    stale.push(`${name}${current === null ? " (missing)" : ""}`);
     if (!check) {
-      mkdirSync(generatedDir, { recursive: true });
+      mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, text);
     }
   }
