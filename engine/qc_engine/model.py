@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import BadInput
 from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
 
 MODELING_FILE = Path(__file__).with_name("modeling_qwen_classifier.py")
@@ -23,7 +24,7 @@ AUTO_MAP = {"AutoModelForImageClassification": "modeling_qwen_classifier.Qwen2_5
 EXTRA_PROCESSOR_FILES = ("chat_template.json", "chat_template.jinja", "processor_config.json", "video_preprocessor_config.json")
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(BadInput):
     """The model folder is missing or unusable (bad input: exit code 2)."""
 
 
@@ -173,8 +174,3 @@ def load_state_dict_file(hf_dir: str | Path) -> dict[str, torch.Tensor]:
             state.update(load_file(str(hf_dir / shard)))
         return state
     return load_file(str(hf_dir / "model.safetensors"))
-
-
-def class_names_from_config(config) -> list[str]:
-    id2label = getattr(config, "id2label", None) or {}
-    return [id2label[i] if i in id2label else id2label.get(str(i), str(i)) for i in range(len(id2label))]
