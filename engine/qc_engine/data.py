@@ -6,6 +6,7 @@ against the JSONL file's folder. Reused by training, evaluation and export.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
 
@@ -111,8 +113,6 @@ def read_labels_file(path: str | Path) -> list[str]:
 # ---------------------------------------------------------------- validation
 
 def _check_image(path: str) -> str | None:
-    from PIL import Image
-
     if not os.path.isfile(path):
         return f"image {path} does not exist"
     try:
@@ -204,8 +204,6 @@ def read_jsonl(path: str | Path, class_names: list[str], on_bad_sample: str = "e
 
 
 def file_sha256(path: str | Path) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -225,8 +223,6 @@ class ImageClassificationDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int):
-        from PIL import Image
-
         sample = self.samples[index]
         try:
             with Image.open(sample.image) as img:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+
+import numpy as np
 
 from .config import QwenClassifyConfig
 from .events import json_safe  # noqa: F401 - re-exported for evaluate.py
@@ -83,8 +84,6 @@ def eval_entry(*, split: str, data: str, data_sha256: str, jsonl_sha256: str | N
 
 def prediction_lines(logits, labels, indices, samples, class_names, key: str) -> list[str]:
     """predictions.jsonl lines: one JSON object per sample (eval_key, index, image, label, prediction, ...)."""
-    import numpy as np
-
     shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
     probs /= probs.sum(axis=1, keepdims=True)

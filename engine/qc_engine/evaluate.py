@@ -36,11 +36,27 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+import torch.distributed as tdist
+import transformers
+from torch.utils.data import DataLoader
+
+from . import dist as qd
+from .checkpoint import CHECKPOINT_RE, read_json
+from .config import QwenClassifyConfig, load_resolved
+from .data import (ClassifierCollator, DataError, ImageClassificationDataset, PaddedDataset, PaddedEvalSampler,
+                   file_sha256, read_jsonl)
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from .eval_loop import gather_predictions, move_batch
 from .eval_records import (eval_entry, eval_key_for, eval_set_sha256, json_safe as _json_safe,  # noqa: F401
                            prediction_lines, preprocessing_settings, write_eval_results)
-from .config import QwenClassifyConfig, load_resolved
-from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from .export import (ExportError, Reporter, cast_state, check_deepspeed_files, consolidate_deepspeed, deepspeed_tag_dir,
+                     model_config_for, skeleton)
 from .fsio import write_text_atomic
+from .metrics import classification_metrics, scalar_metrics
+from .model import ModelFolderError, check_model_folder, load_processing, torch_dtype_for
+from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
 
 SPLIT = "full"
 
@@ -66,8 +82,6 @@ def parse_args(argv):
 
 def emit(event: str, **fields) -> None:
     """One protocol line on stdout, rank 0 only."""
-    from . import dist as qd
-
     if qd.is_main():
         sys.stdout.write(json.dumps({"event": event, "time": time.time(), **_json_safe(fields)}) + "\n")
         sys.stdout.flush()
@@ -101,8 +115,6 @@ def hf_model_ready(hf_dir: Path) -> bool:
 
 def deepspeed_ready(path: Path, info: dict) -> str | None:
     """Why deepspeed/ cannot give the weights (the export helper's checks), or None when it can."""
-    from .export import ExportError, check_deepspeed_files, deepspeed_tag_dir
-
     ds = path / "deepspeed"
     if not ds.is_dir() or info.get("has_deepspeed_state") is False or info.get("slim"):
         return "no deepspeed/ state"
@@ -115,8 +127,6 @@ def deepspeed_ready(path: Path, info: dict) -> str | None:
 
 
 def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
-    from .checkpoint import CHECKPOINT_RE, read_json
-
     path = Path(path_text).resolve()
     if not path.is_dir():
         raise BadInput(f"{path}: checkpoint folder does not exist")
@@ -154,9 +164,6 @@ def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
 
 def check_inputs(args, config: QwenClassifyConfig) -> dict:
     """Everything that can be wrong with the input, checked before anything is loaded or written."""
-    from .checkpoint import read_json
-    from .data import DataError, file_sha256, read_jsonl
-
     num_labels = config.model.num_labels
     plans = [read_checkpoint(c, num_labels) for c in args.checkpoints]
     seen = {}
@@ -204,8 +211,6 @@ class BatchCache:
         return sum(v.element_size() * v.nelement() for v in batch.values() if hasattr(v, "nelement"))
 
     def add(self, batch: dict) -> None:
-        import torch
-
         size = self.nbytes(batch)
         if self.used + size <= self.budget:
             self.items.append(batch)
@@ -221,8 +226,6 @@ class BatchCache:
         return len(self.items)
 
     def __iter__(self):
-        import torch
-
         for item in self.items:
             yield torch.load(item, weights_only=True) if isinstance(item, Path) else item
 
@@ -233,8 +236,6 @@ class BatchCache:
 
 def build_processing(checked: dict, config: QwenClassifyConfig):
     """Tokenizer + image processor: from the first checkpoint's hf_model/, else the base model folder."""
-    from .model import ModelFolderError, check_model_folder, load_processing
-
     data_cfg, model_cfg = config.data, config.model
     source = next((p.path / "hf_model" for p in checked["plans"] if p.source == "hf_model"), None)
     if source is None:
@@ -264,8 +265,6 @@ class StreamedBatches:
 
 def compact(batch: dict, dtype) -> dict:
     """pixel_values in the model's dtype already (what move_batch would do per pass): half the cache in bf16."""
-    import torch
-
     if dtype is not None and dtype != torch.float32:
         batch["pixel_values"] = batch["pixel_values"].to(dtype)
     return batch
@@ -276,11 +275,6 @@ def preprocess_once(checked: dict, config: QwenClassifyConfig, batch_size: int, 
 
     Padding slots carry index -1 (filtered after the gather).
     """
-    from torch.utils.data import DataLoader
-
-    from . import dist as qd
-    from .data import ClassifierCollator, ImageClassificationDataset, PaddedDataset, PaddedEvalSampler
-
     tokenizer, image_processor = build_processing(checked, config)
     collator = ClassifierCollator(tokenizer, image_processor, config.data.prompt)
     dataset = ImageClassificationDataset(checked["samples"])
@@ -303,8 +297,6 @@ def preprocess_once(checked: dict, config: QwenClassifyConfig, batch_size: int, 
 # ==================================================================== weights
 
 def precision_for(config: QwenClassifyConfig, device) -> str:
-    import torch
-
     asked = config.training.precision
     if asked != "auto":
         return asked if device.type == "cuda" else "fp32"
@@ -315,10 +307,6 @@ def precision_for(config: QwenClassifyConfig, device) -> str:
 
 def deepspeed_state_dict(plan: CheckpointPlan) -> dict:
     """Full fp32 weights (module names) from deepspeed/, through the export helper (any ZeRO stage)."""
-    import torch
-
-    from .export import Reporter, cast_state, consolidate_deepspeed
-
     report = Reporter(as_json=False)  # its lines go to stderr; stdout carries our protocol
     # export's BadInput (missing shards, ...) is ours too (exit 2); its ExportError is a failure (exit 1)
     with contextlib.redirect_stdout(sys.stderr):  # zero_to_fp32 prints
@@ -335,8 +323,6 @@ class WeightLoader:
         self.skeleton = None
 
     def _from_hf(self, hf_dir: Path):
-        from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
-
         # The engine's own class (the same code hf_model/ ships): no remote code from the checkpoint runs.
         return Qwen2_5_VLForImageClassification.from_pretrained(str(hf_dir), dtype=self.dtype)
 
@@ -346,7 +332,6 @@ class WeightLoader:
             if hf is not None:
                 self.skeleton = self._from_hf(hf)
             else:  # the classifier rebuilt from the base model's config (the export helper's way)
-                from .export import model_config_for, skeleton
 
                 plan = self.checked["plans"][0]
                 config, _ = model_config_for(plan.path, plan.info, self.config, self.checked["class_names"])
@@ -371,10 +356,6 @@ class WeightLoader:
 
 def run_model(model, cache: BatchCache, device, dtype, plan: CheckpointPlan):
     """Logits, labels and indices of the whole set, gathered from every rank; padding removed."""
-    import torch
-
-    from .eval_loop import gather_predictions, move_batch
-
     logits_parts, label_parts, index_parts = [], [], []
     last = 0.0
     samples = 0
@@ -405,13 +386,6 @@ def write_results(plan: CheckpointPlan, checked: dict, metrics: dict, lines: lis
 # ==================================================================== main
 
 def run(args) -> int:
-    import numpy as np
-    import torch
-    import torch.distributed as tdist
-
-    from . import dist as qd
-    from .metrics import classification_metrics, scalar_metrics
-
     t_start = time.time()
 
     # ---------------------------------------------------------------- distributed setup
@@ -424,8 +398,6 @@ def run(args) -> int:
     else:
         device = torch.device("cpu")
     if not (qd.is_main() and os.environ.get("QC_VERBOSE")):
-        import transformers
-
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
 
@@ -450,7 +422,6 @@ def run(args) -> int:
                   or 2 * config.training.per_device_batch_size)
     num_batches = math.ceil(len(samples) / (world * batch_size))
     precision = precision_for(config, device)
-    from .model import torch_dtype_for
 
     dtype = torch_dtype_for(precision)
     emit("plan", checkpoints=[{"path": str(p.path), "step": p.step, "action": p.action, "source": p.source} for p in plans],
@@ -524,7 +495,6 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from . import dist as qd
 
     code = EXIT_FAILED
     try:

@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import fcntl
 import json
 import os
 import re
@@ -29,12 +30,23 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+import psutil
+import torch
+import transformers
+from PIL import Image
+from transformers import AutoConfig
+
 from .config import QwenClassifyConfig, load_resolved
+from .data import ClassifierCollator, ImageClassificationDataset, load_class_names, read_jsonl
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
+from .model import AUTO_MAP, load_hf_classifier, load_processing, save_hf_model
+from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
 
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 SAFETENSORS_DTYPE = {"fp32": "F32", "bf16": "BF16", "fp16": "F16"}
@@ -124,7 +136,7 @@ def check_checkpoint(path: Path) -> dict:
     info = read_json(path / "training_info.json")
     if not isinstance(info, dict):
         raise BadInput(f"{path} is not a complete checkpoint (no readable training_info.json); "
-                        "it is still being written, was interrupted, or is not a qwen-classify checkpoint")
+                       "it is still being written, was interrupted, or is not a qwen-classify checkpoint")
     return info
 
 
@@ -139,8 +151,6 @@ def class_names_for(info: dict, config: QwenClassifyConfig | None) -> list[str]:
     if id2label:
         return [str(id2label[str(i)]) for i in range(len(id2label))]
     if config is not None:
-        from .data import load_class_names
-
         return load_class_names(config)
     raise BadInput("training_info.json has no id2label and no resolved_config.json is beside the checkpoint")
 
@@ -170,7 +180,7 @@ def check_deepspeed_files(tag_dir: Path, info: dict) -> int:
         missing = [r for r in range(world) if not list(tag_dir.glob(f"*zero_pp_rank_{r}_mp_rank_*_optim_states.pt"))]
         if missing:
             raise BadInput(f"{tag_dir}: missing the optimizer shard of rank(s) {missing} "
-                            f"(expected {world}, one per rank; found {len(optim)})")
+                           f"(expected {world}, one per rank; found {len(optim)})")
     if stage == 3:
         missing = [r for r in range(world) if not list(tag_dir.glob(f"zero_pp_rank_{r}_mp_rank_*_model_states.pt"))]
         if missing:
@@ -184,12 +194,11 @@ def check_deepspeed_files(tag_dir: Path, info: dict) -> int:
 
 def consolidate_deepspeed(ds_dir: Path, info: dict, report: Reporter):
     """Full fp32 weights (module names) from deepspeed/, as a dict of lazy or real tensors."""
-    import torch
-
     tag, tag_dir = deepspeed_tag_dir(ds_dir, info)
     stage = check_deepspeed_files(tag_dir, info)
     report.line(f"reading {tag_dir} (ZeRO stage {stage}, world size {info.get('world_size')})")
     if stage >= 1:
+        # deferred: main() chooses DeepSpeed's accelerator (DS_ACCELERATOR) before deepspeed is imported
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
         try:
@@ -210,8 +219,6 @@ def consolidate_deepspeed(ds_dir: Path, info: dict, report: Reporter):
 
 def cast_state(state: dict, dtype, report: Reporter, keep_fp32: bool) -> tuple[dict, dict | None]:
     """(weights in `dtype`, fp32 weights or None). Tensors shared in the source stay shared."""
-    import torch
-
     out, ref = {}, ({} if keep_fp32 else None)
     seen: dict[int, tuple] = {}
     names = list(state.keys())
@@ -236,10 +243,6 @@ def cast_state(state: dict, dtype, report: Reporter, keep_fp32: bool) -> tuple[d
 
 def skeleton(config, dtype, device: str = "meta"):
     """The classifier class built from its config; on meta (no memory) for saving, on cpu for verifying."""
-    import torch
-
-    from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
-
     with torch.device(device):
         model = Qwen2_5_VLForImageClassification(config)
     return model.to(dtype)
@@ -247,10 +250,6 @@ def skeleton(config, dtype, device: str = "meta"):
 
 def model_config_for(checkpoint: Path, info: dict, run_config: QwenClassifyConfig | None, class_names: list[str]):
     """The classifier's config: from the run's base model folder (+ labels, pooling), else from hf_model/."""
-    from transformers import AutoConfig
-
-    from .model import AUTO_MAP
-
     pretrained = run_config.model.pretrained_name if run_config else None
     hf_dir = checkpoint / "hf_model"
     if pretrained and (Path(pretrained) / "config.json").is_file():
@@ -264,16 +263,14 @@ def model_config_for(checkpoint: Path, info: dict, run_config: QwenClassifyConfi
         source = hf_dir
     else:
         raise BadInput(f"cannot rebuild the model config of {checkpoint}: model.pretrained_name "
-                        f"({pretrained or 'no resolved_config.json beside the checkpoint'}) is not a model folder "
-                        "and there is no hf_model/config.json")
+                       f"({pretrained or 'no resolved_config.json beside the checkpoint'}) is not a model folder "
+                       "and there is no hf_model/config.json")
     config.architectures = ["Qwen2_5_VLForImageClassification"]
     config.auto_map = dict(AUTO_MAP)
     return config, source
 
 
 def processing_for(source: Path, run_config: QwenClassifyConfig | None):
-    from .model import load_processing
-
     data = run_config.data if run_config else None
     try:
         # no run config: the source folder's own processor settings
@@ -360,8 +357,6 @@ def _exchange(a: Path, b: Path) -> bool:
 
 def lock_checkpoint(checkpoint: Path) -> int:
     """An exclusive flock on the checkpoint folder itself: two exports of one checkpoint never overlap."""
-    import fcntl
-
     fd = os.open(str(checkpoint), os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -422,8 +417,6 @@ class WriteWatcher(threading.Thread):
 def write_hf_folder(tmp: Path, config, dtype, weights: dict, tokenizer, image_processor, source_dir: Path,
                     max_shard_size: int, report: Reporter) -> None:
     """The engine's own save_hf_model, with the weights given and the shard size asked for."""
-    from .model import save_hf_model
-
     model = skeleton(config, dtype)  # config + class only: the weights come from `weights`
     expected = sum(t.numel() * t.element_size() for t in {id(t): t for t in weights.values()}.values())
     watcher = WriteWatcher(tmp, expected, report)
@@ -442,9 +435,6 @@ def write_hf_folder(tmp: Path, config, dtype, weights: dict, tokenizer, image_pr
 
 def verification_batch(hf_dir: Path, run_config: QwenClassifyConfig | None, class_names: list[str], samples: int):
     """A few validation images (data.val_jsonl of the run), encoded by the EXPORTED processor files."""
-    from .data import ClassifierCollator, ImageClassificationDataset, read_jsonl
-    from .model import load_processing
-
     data = run_config.data if run_config else None
     tokenizer, image_processor = load_processing(hf_dir, data and data.image_min_pixels, data and data.image_max_pixels)
     val = data.val_jsonl if data else None
@@ -453,9 +443,6 @@ def verification_batch(hf_dir: Path, run_config: QwenClassifyConfig | None, clas
         items = [ImageClassificationDataset(split.samples)[i] for i in range(min(samples, len(split.samples)))]
         where = f"{len(items)} validation image(s) from {val}"
     else:
-        import numpy as np
-        from PIL import Image
-
         rng = np.random.default_rng(0)
         items = [(Image.fromarray(rng.integers(0, 255, (56, 56, 3), dtype=np.uint8)), 0, i) for i in range(samples)]
         where = f"{samples} synthetic image(s) (no data.val_jsonl beside the checkpoint)"
@@ -469,10 +456,6 @@ def verification_batch(hf_dir: Path, run_config: QwenClassifyConfig | None, clas
 
 def verify_logits(hf_dir: Path, reference_state: dict, config, run_config: QwenClassifyConfig | None,
                   class_names: list[str], dtype_name: str, samples: int, report: Reporter) -> dict:
-    import torch
-
-    from .model import load_hf_classifier
-
     report.line("verifying: logits of the exported model vs the model rebuilt from the source state")
     batch, where = verification_batch(hf_dir, run_config, class_names, samples)
     reference = skeleton(config, torch.float32, device="cpu")
@@ -508,8 +491,6 @@ def verify_logits(hf_dir: Path, reference_state: dict, config, run_config: QwenC
 # ==================================================================== resources
 
 def check_resources(checkpoint: Path, n_params: int, dtype_name: str, verify: bool, report: Reporter) -> None:
-    import psutil
-
     out_bytes = n_params * DTYPE_BYTES[dtype_name]
     free_disk = shutil.disk_usage(checkpoint).free
     if free_disk < out_bytes * 1.05 + 64 * 2**20:
@@ -528,8 +509,6 @@ def check_resources(checkpoint: Path, n_params: int, dtype_name: str, verify: bo
 
 def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, verify: bool, verify_samples: int,
                       report: Reporter) -> dict:
-    import torch
-
     t0 = time.time()
     checkpoint = checkpoint.resolve()
     info = check_checkpoint(checkpoint)
@@ -553,8 +532,6 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
         state, stage, tag = consolidate_deepspeed(ds_dir, info, report)
         source = {"kind": "deepspeed", "zero_stage": stage, "tag": tag}
     elif hf_dir.is_dir() and (hf_dir / "config.json").is_file():
-        from .model import load_hf_classifier
-
         report.line(f"{checkpoint.name} has no DeepSpeed state (slim): re-exporting from its hf_model/")
         loaded = load_hf_classifier(hf_dir, dtype=torch.float32)
         config, source_dir = loaded.config, hf_dir
@@ -634,8 +611,6 @@ def main(argv=None) -> int:
     report = Reporter(args.json)
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
     try:
-        import transformers
-
         transformers.logging.set_verbosity_error()
         result = export_checkpoint(Path(args.checkpoint), args.dtype, args.max_shard_size, args.verify,
                                    args.verify_samples, report)
@@ -652,7 +627,6 @@ def main(argv=None) -> int:
         report.error(f"{exc}; the previous hf_model/ is intact", EXIT_FAILED)
         return EXIT_FAILED
     except Exception as exc:  # e.g. torch's "can't allocate memory" RuntimeError
-        import traceback
 
         traceback.print_exc(file=sys.stderr)
         report.error(f"{type(exc).__name__}: {exc}; the previous hf_model/ is intact", EXIT_FAILED)

@@ -9,11 +9,15 @@ Reused by training, evaluation and export:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
 from .errors import BadInput
 from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
@@ -43,8 +47,6 @@ def check_model_folder(path: str | Path) -> Path:
 def load_processing(path: str | Path, min_pixels: int | None = None, max_pixels: int | None = None,
                     trust_remote_code: bool = False):
     """The model's own tokenizer and image processor, with the configured pixel bounds."""
-    from transformers import AutoImageProcessor, AutoTokenizer
-
     kwargs = {}
     if min_pixels is not None:
         kwargs["min_pixels"] = int(min_pixels)
@@ -63,12 +65,8 @@ def torch_dtype_for(precision: str) -> torch.dtype:
 def _quiet_load_report():
     """transformers prints a load report for every from_pretrained; the expected one (lm_head unused,
     score new) is noise. Real problems (missing backbone weights) are raised by build_classifier."""
-    import contextlib
-
     @contextlib.contextmanager
     def quiet():
-        from transformers.utils import logging as hf_logging
-
         previous = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
@@ -93,7 +91,6 @@ def build_classifier(
     check_model_folder(pretrained)
     if seed is not None:
         torch.manual_seed(seed)
-    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(str(pretrained), trust_remote_code=trust_remote_code)
     config.id2label = {i: name for i, name in enumerate(class_names)}
@@ -157,15 +154,11 @@ def save_hf_model(
 
 def load_hf_classifier(path: str | Path, dtype: torch.dtype | None = torch.float32):
     """Load an hf_model/ folder the way a user would: AutoModelForImageClassification + remote code."""
-    from transformers import AutoModelForImageClassification
-
     return AutoModelForImageClassification.from_pretrained(str(path), trust_remote_code=True, dtype=dtype)
 
 
 def load_state_dict_file(hf_dir: str | Path) -> dict[str, torch.Tensor]:
     """Weights of an hf_model/ folder as saved (checkpoint key names)."""
-    from safetensors.torch import load_file
-
     hf_dir = Path(hf_dir)
     index = hf_dir / "model.safetensors.index.json"
     if index.is_file():
