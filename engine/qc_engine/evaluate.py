@@ -10,7 +10,7 @@ the DeepSpeed state (deferred checkpoints). Every sample is counted exactly once
 number of ranks (padded sampler + gather + filter).
 
 Writes, per checkpoint (rank 0, atomically, only after every input check passed):
-  eval_results.json  merged; key "full:<first 16 hex of the set's content hash>" (qc_engine/eval_results.py,
+  eval_results.json  merged; key "full:<first 16 hex of the set's content hash>" (qc_engine/eval_records.py,
                      the scheme training uses too: its full evaluation at the end is recognised here)
   predictions.jsonl  one line per sample (image, label, prediction, probability, ...); lines of
                      other evaluation sets (other eval_key) are kept
