@@ -225,6 +225,7 @@ class TrainRecipe:
         self.args = args
         self.state = RunState()
         self.events: EventLog | None = None  # opened in setup(); main() reports errors through it
+        self.resumed_from: int | None = None
         self.t_start = time.time()
 
     # ---------------------------------------------------------------- setup
@@ -376,7 +377,6 @@ class TrainRecipe:
         self.ckpt = CheckpointManager(
             out=self.out, engine=self.engine, rank=layout.rank, zero_stage=layout.zero_stage,
             with_hf_model=train_cfg.checkpoint.hf_format != "deferred", save_hf=self.save_hf_model)
-        self.resumed_from: int | None = None
 
     def save_hf_model(self, folder: Path, gathered: dict | None) -> None:
         save_hf_model(folder, self.engine.module, self.tokenizer, self.image_processor, state_dict=gathered,
