@@ -99,7 +99,7 @@ def throughput(args, work: Path) -> dict:
     device = torch.device("cpu")
 
     from qc_engine import dist as qd
-    from qc_engine.evaluation import move_batch
+    from qc_engine.eval_loop import move_batch
 
     def engine_steps(batch_list):
         losses = []

@@ -8,6 +8,7 @@ import Ajv2020 from "ajv/dist/2020.js";
 import standaloneCode from "ajv/dist/standalone/index.js";
 import { dump } from "js-yaml";
 import { messagesFiles } from "./codegen_messages.ts";
+import { buildPythonConfig } from "./codegen_python.ts";
 
 // --root DIR: run against another checkout (the freshness test uses a temporary copy).
 const rootFlag = process.argv.indexOf("--root");
@@ -295,16 +296,20 @@ export const SECTIONS: readonly { path: string; description: string }[] = ${json
 async function main() {
   const check = process.argv.includes("--check");
   const schema = JSON.parse(readFileSync(schemaPath, "utf8"));
-  // generated/messages.ts comes from schema/events.schema.json (scripts/codegen_messages.ts).
-  const files = { ...(await generate(schema)), ...(await messagesFiles(repoRoot)) };
+  // repo-relative path -> text: generated/ from the config schema and (scripts/codegen_messages.ts)
+  // from schema/events.schema.json, and the engine's typed config (scripts/codegen_python.ts).
+  const outputs: Record<string, string> = {};
+  const generatedFiles = { ...(await generate(schema)), ...(await messagesFiles(repoRoot)) };
+  for (const [name, text] of Object.entries(generatedFiles)) outputs[`generated/${name}`] = text;
+  outputs["engine/qc_engine/config.py"] = buildPythonConfig(schema);
   const stale: string[] = [];
-  for (const [name, text] of Object.entries(files)) {
-    const target = join(generatedDir, name);
+  for (const [name, text] of Object.entries(outputs)) {
+    const target = join(repoRoot, name);
     const current = existsSync(target) ? readFileSync(target, "utf8") : null;
     if (current === text) continue;
-    stale.push(`generated/${name}${current === null ? " (missing)" : ""}`);
+    stale.push(`${name}${current === null ? " (missing)" : ""}`);
     if (!check) {
-      mkdirSync(generatedDir, { recursive: true });
+      mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, text);
     }
   }

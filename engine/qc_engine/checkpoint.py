@@ -1,4 +1,4 @@
-"""Checkpoint folders on disk: listing, resume selection, atomic JSON, sizes.
+"""Checkpoint folders on disk: listing, resume selection, and writing them (CheckpointManager).
 
 Layout (contract, docs/architecture.md): OUT/checkpoint-<step>/{deepspeed/, hf_model/,
 training_info.json (written last = complete), eval_results.json}; built as OUT/.checkpoint-<step>.tmp/.
@@ -6,18 +6,30 @@ training_info.json (written last = complete), eval_results.json}; built as OUT/.
 
 from __future__ import annotations
 
-import json
 import os
+import random
 import re
 import shutil
-from dataclasses import dataclass
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import transformers
+
+from . import __version__
+from . import dist as qd
+from .errors import BadInput
+from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
+from .model import load_hf_classifier
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 TMP_RE = re.compile(r"^\.checkpoint-(\d+)\.tmp$")
 
 
-class ResumeError(ValueError):
+class ResumeError(BadInput):
     """The checkpoint asked for cannot be resumed from (bad input: exit code 2)."""
 
 
@@ -34,50 +46,6 @@ class CheckpointDir:
     @property
     def has_deepspeed_state(self) -> bool:
         return bool(self.info and self.info.get("has_deepspeed_state")) and (self.path / "deepspeed").is_dir()
-
-
-def write_json_atomic(path: Path, data) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: Path):
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-
-
-def dir_bytes(path: Path) -> int:
-    total = 0
-    if not Path(path).exists():
-        return 0
-    for root, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(str(path), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def list_checkpoints(output_dir: Path) -> list[CheckpointDir]:
@@ -137,3 +105,158 @@ def select_resume_checkpoint(output_dir: Path, request: str | None) -> Checkpoin
 
 def deepspeed_tag(step: int) -> str:
     return f"global_step{step}"
+
+
+# ---------------------------------------------------------------- writing checkpoints (training)
+
+@dataclass
+class TrainingInfo:
+    """training_info.json (field order = file order); `bytes` is filled in by CheckpointManager."""
+
+    step: int
+    epoch: float
+    samples_seen: int
+    train_loss: float
+    lr: float
+    grad_norm: float | None
+    eval_metrics: dict | None
+    metric_name: str | None
+    is_final: bool
+    is_best: bool
+    wall_time_s: float
+    world_size: int
+    zero_stage: int
+    precision: str
+    config_hash: str
+    num_labels: int
+    id2label: dict
+    versions: dict
+    created_at: str
+    has_deepspeed_state: bool
+    has_hf_model: bool
+    slim: bool = False
+    bytes: dict = field(default_factory=dict)
+
+
+def library_versions() -> dict:
+    import deepspeed  # deferred: importing it is slow, and evaluate imports this module
+
+    return {"python": sys.version.split()[0], "torch": torch.__version__, "transformers": transformers.__version__,
+            "deepspeed": deepspeed.__version__, "qc_engine": __version__}
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@dataclass
+class CheckpointManager:
+    """Writes OUT/checkpoint-<step>/ from every rank: built in .checkpoint-<step>.tmp/, training_info.json
+    written last, then renamed into place (rank 0). `save_hf(folder, gathered_state)` writes hf_model/
+    on rank 0 (injected: the recipe knows the tokenizer and the processor)."""
+
+    out: Path
+    engine: Any
+    rank: int
+    zero_stage: int
+    with_hf_model: bool  # training.checkpoint.hf_format != "deferred"
+    save_hf: Callable[[Path, dict | None], None]
+    saved_steps: set = field(default_factory=set)
+
+    def final_dir(self, step: int) -> Path:
+        return self.out / f"checkpoint-{step}"
+
+    def save(self, step: int, make_info: Callable[[], TrainingInfo], add_files: Callable[[Path], None] | None = None,
+             best: dict | None = None) -> tuple[Path, int]:
+        """Every rank. Rank 0: `add_files(tmp)` adds files before training_info.json (the eval record),
+        `make_info()` is called then (so its wall time covers the save); `best` becomes
+        OUT/best_checkpoint.json. Returns (path, bytes on disk)."""
+        tmp = self._begin(step)
+        self._write_states(tmp, step)
+        if qd.is_main():
+            if add_files is not None:
+                add_files(tmp)
+            self._commit(tmp, step, make_info(), best)
+        qd.barrier()
+        self.saved_steps.add(step)
+        final = self.final_dir(step)
+        return final, (dir_bytes(final) if qd.is_main() else 0)
+
+    def _begin(self, step: int) -> Path:
+        tmp = self.out / f".checkpoint-{step}.tmp"
+        if qd.is_main():
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+        qd.barrier()
+        return tmp
+
+    def _write_states(self, tmp: Path, step: int) -> None:
+        """DeepSpeed state (model, optimizer, scheduler) + this rank's RNG on every rank, then hf_model/."""
+        self.engine.save_checkpoint(str(tmp / "deepspeed"), tag=deepspeed_tag(step))
+        torch.save(rng_state(), tmp / "deepspeed" / deepspeed_tag(step) / f"qc_rng_rank{self.rank}.pt")
+        if os.environ.get("QC_TEST_CRASH_IN_SAVE") == str(step):  # tests: a crash half-way through a save
+            raise RuntimeError(f"QC_TEST_CRASH_IN_SAVE: simulated crash while saving step {step}")
+        if self.with_hf_model:
+            # ZeRO-3: every rank takes part in gathering the full weights
+            gathered = self.engine._zero3_consolidated_16bit_state_dict() if self.zero_stage == 3 else None
+            if qd.is_main():
+                self.save_hf(tmp / "hf_model", gathered)
+        qd.barrier()
+
+    def _commit(self, tmp: Path, step: int, info: TrainingInfo, best: dict | None) -> None:
+        ds_bytes, hf_bytes = dir_bytes(tmp / "deepspeed"), dir_bytes(tmp / "hf_model")
+        info.bytes = {"deepspeed": ds_bytes, "hf_model": hf_bytes,
+                      "total": ds_bytes + hf_bytes + dir_bytes(tmp / "eval_results.json")}
+        info.bytes["total"] += 4096  # training_info.json itself (upper bound)
+        write_json_atomic(tmp / "training_info.json", asdict(info))
+        final = self.final_dir(step)
+        os.replace(tmp, final)
+        fsync_dir(self.out)
+        if best is not None:
+            write_json_atomic(self.out / "best_checkpoint.json", best)
+
+    def load_for_resume(self, ckpt: Path) -> dict:
+        """Every rank: DeepSpeed state and this rank's RNG from `ckpt`; returns its training_info."""
+        info = read_json(ckpt / "training_info.json")
+        step = int(info["step"])
+        load_path, _ = self.engine.load_checkpoint(str(ckpt / "deepspeed"), tag=deepspeed_tag(step))
+        if load_path is None:
+            raise BadInput(f"{ckpt}/deepspeed: DeepSpeed could not load tag {deepspeed_tag(step)}")
+        rng_file = ckpt / "deepspeed" / deepspeed_tag(step) / f"qc_rng_rank{self.rank}.pt"
+        if rng_file.is_file():
+            set_rng_state(torch.load(rng_file, weights_only=False))
+        self.saved_steps.add(step)
+        return info
+
+
+def load_checkpoint_weights(engine, ckpt_dir: Path, step: int, zero_stage: int) -> str:
+    """Put a checkpoint's model weights into the engine (every rank calls it): from its DeepSpeed state,
+    or from hf_model/ when the checkpoint was slimmed (retention may strip deepspeed/ from old ones)."""
+    if (ckpt_dir / "deepspeed" / deepspeed_tag(step)).is_dir():
+        engine.load_checkpoint(str(ckpt_dir / "deepspeed"), tag=deepspeed_tag(step), load_optimizer_states=False,
+                               load_lr_scheduler_states=False, load_module_only=True)
+        return "deepspeed"
+    params = list(engine.module.parameters())
+    dtype = params[0].dtype if params else torch.float32
+    state = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict()
+    if zero_stage == 3:
+        import deepspeed  # deferred: only ZeRO-3 needs it here, and evaluate imports this module
+
+        with deepspeed.zero.GatheredParameters(params, modifier_rank=0):
+            if qd.is_main():
+                engine.module.load_state_dict(state)
+    else:
+        engine.module.load_state_dict(state)
+    return "hf_model"

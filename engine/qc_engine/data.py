@@ -6,6 +6,7 @@ against the JSONL file's folder. Reused by training, evaluation and export.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -13,23 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.utils.data import Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler
+
+from .config import DatasetEntry, QwenClassifyConfig
+from .errors import BadInput
 
 VISION_PLACEHOLDER = "<|vision_start|><|image_pad|><|vision_end|>"
 SYSTEM_PROMPT = "You are a helpful assistant."
 
 
-class DataError(ValueError):
-    """Bad input data detected before training (exit code 2).
-
-    str() is the problem (naming file:line); `hint` the fix, which depends on the caller (training can
-    skip bad lines, evaluation cannot), so each caller prints the hint it means.
-    """
-
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.hint = hint
+class DataError(BadInput):
+    """Bad input data (exit code 2). str() is the problem (naming file:line); `hint` the fix, which
+    depends on the caller (training can skip bad lines, evaluation cannot)."""
 
 
 SKIP_HINT = "fix the data or set data.on_bad_sample: skip"
@@ -51,17 +49,23 @@ class LoadedSplit:
 
 # ---------------------------------------------------------------- class names
 
-def load_class_names(config: dict) -> list[str]:
+def config_names_classes(config: QwenClassifyConfig) -> bool:
+    """Whether the config names the classes (else they are the ids "0".."N-1" and labels must be ids)."""
+    entry = selected_dataset_entry(config)
+    return bool((entry and entry.class_names) or config.data.labels_file)
+
+
+def load_class_names(config: QwenClassifyConfig) -> list[str]:
     """Class names in label-id order: datasets entry class_names > data.labels_file > "0".."N-1"."""
-    num_labels = int(config["model"]["num_labels"])
+    num_labels = config.model.num_labels
     entry = selected_dataset_entry(config)
     names = None
-    if entry and entry.get("class_names"):
-        names = [str(n) for n in entry["class_names"]]
+    if entry and entry.class_names:
+        names = [str(n) for n in entry.class_names]
         where = "datasets.dataset_configs.<name>.class_names"
-    elif config["data"].get("labels_file"):
-        names = read_labels_file(config["data"]["labels_file"])
-        where = config["data"]["labels_file"]
+    elif config.data.labels_file:
+        names = read_labels_file(config.data.labels_file)
+        where = config.data.labels_file
     if names is None:
         return [str(i) for i in range(num_labels)]
     if len(names) != num_labels:
@@ -71,9 +75,9 @@ def load_class_names(config: dict) -> list[str]:
     return names
 
 
-def selected_dataset_entry(config: dict) -> dict | None:
-    entries = (config.get("datasets") or {}).get("dataset_configs") or {}
-    name = (config.get("data") or {}).get("dataset") or ""
+def selected_dataset_entry(config: QwenClassifyConfig) -> DatasetEntry | None:
+    entries = config.datasets.dataset_configs
+    name = config.data.dataset
     if name:
         return entries.get(name)
     if len(entries) == 1:
@@ -93,23 +97,22 @@ def read_labels_file(path: str | Path) -> list[str]:
     if isinstance(data, dict) and isinstance(data.get("id2label"), dict):
         data = data["id2label"]
     if isinstance(data, list):
-        return [str(n) for n in data]
+        if not all(isinstance(n, str) for n in data):
+            raise DataError(f"{path}: every entry of the array must be a class name (string)")
+        return list(data)
     if isinstance(data, dict):
-        try:
-            ids = sorted(int(k) for k in data)
-        except ValueError:
-            raise DataError(f"{path}: keys must be label ids (\"0\", \"1\", ...)") from None
-        if ids != list(range(len(ids))):
-            raise DataError(f"{path}: label ids must be 0..{len(ids) - 1} without gaps")
-        return [str(data[str(i)]) for i in ids]
+        # ids "0".."N-1", each a string name (the rules of lib/data/classes.ts parseLabelsFile)
+        for i in range(len(data)):
+            if not isinstance(data.get(str(i)), str):
+                raise DataError(f"{path}: label ids must be 0..{len(data) - 1} without gaps, each with a string "
+                                f"name; id \"{i}\" is {'missing' if str(i) not in data else 'not a string'}")
+        return [data[str(i)] for i in range(len(data))]
     raise DataError(f"{path}: expected a list of class names or an id -> name object")
 
 
 # ---------------------------------------------------------------- validation
 
 def _check_image(path: str) -> str | None:
-    from PIL import Image
-
     if not os.path.isfile(path):
         return f"image {path} does not exist"
     try:
@@ -120,9 +123,49 @@ def _check_image(path: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class LineProblem:
+    kind: str  # the same kinds as lib/data/check.ts checkLine (test/fixtures/data_rules)
+    message: str
+
+
+def parse_line(text: str, class_names: list[str], name_to_id: dict[str, int] | None = None,
+               names_are_ids: bool = False) -> tuple[str, int] | LineProblem:
+    """One JSONL line -> (image, label id) or the problem. The rules of lib/data/check.ts checkLine:
+    an object with "image" (a non-blank string) and "label" (an integral id in range, or a class name;
+    names only when the config names the classes, i.e. not `names_are_ids`)."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return LineProblem("invalid_json", f"malformed JSON ({exc.msg} at column {exc.colno})")
+    if not isinstance(obj, dict):
+        return LineProblem("not_an_object", "expected an object with \"image\" and \"label\"")
+    if "image" not in obj or "label" not in obj:
+        return LineProblem("missing_field", "expected an object with \"image\" and \"label\"")
+    image, label = obj["image"], obj["label"]
+    if not isinstance(image, str) or not image.strip():
+        return LineProblem("bad_field", "\"image\" must be a non-empty path string")
+    if isinstance(label, float) and label.is_integer():
+        label = int(label)  # 3.0 is 3, as JSON.parse reads it on the TypeScript side
+    if isinstance(label, bool) or not isinstance(label, (int, str)):
+        return LineProblem("bad_field", f"label {label!r} is not an int or class name")
+    if isinstance(label, int):
+        if not 0 <= label < len(class_names):
+            return LineProblem("label_out_of_range", f"label {label} out of range 0..{len(class_names) - 1}")
+        return image, label
+    name_to_id = name_to_id if name_to_id is not None else {n: i for i, n in enumerate(class_names)}
+    if names_are_ids or label not in name_to_id:
+        return LineProblem("unknown_class_name",
+                           f"unknown class name {label!r} (not in the {len(class_names)} class names)"
+                           if not names_are_ids else
+                           f"label {label!r} is a class name, but the config names no classes; use integer ids")
+    return image, name_to_id[label]
+
+
 def read_jsonl(path: str | Path, class_names: list[str], on_bad_sample: str = "error",
-               check_images: bool = True, workers: int = 8) -> LoadedSplit:
-    """Parse and validate every line; raise DataError naming file:line, or skip bad lines."""
+               check_images: bool = True, workers: int = 8, names_are_ids: bool = False) -> LoadedSplit:
+    """Parse and validate every line; raise DataError naming file:line, or skip bad lines.
+    `names_are_ids`: the class names are the ids "0".."N-1" (the config names none)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: data file does not exist")
@@ -136,34 +179,11 @@ def read_jsonl(path: str | Path, class_names: list[str], on_bad_sample: str = "e
             if not text:
                 continue
             where = f"{path}:{lineno}"
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                problems.append((lineno, f"{where}: malformed JSON ({exc.msg} at column {exc.colno})"))
+            verdict = parse_line(text, class_names, name_to_id, names_are_ids)
+            if isinstance(verdict, LineProblem):
+                problems.append((lineno, f"{where}: {verdict.message}"))
                 continue
-            if not isinstance(obj, dict) or "image" not in obj or "label" not in obj:
-                problems.append((lineno, f"{where}: expected an object with \"image\" and \"label\""))
-                continue
-            image, label = obj["image"], obj["label"]
-            if not isinstance(image, str) or not image:
-                problems.append((lineno, f"{where}: \"image\" must be a non-empty path string"))
-                continue
-            if isinstance(label, bool):
-                problems.append((lineno, f"{where}: label {label!r} is not an int or class name"))
-                continue
-            if isinstance(label, int):
-                if not 0 <= label < len(class_names):
-                    problems.append((lineno, f"{where}: label {label} out of range 0..{len(class_names) - 1}"))
-                    continue
-                label_id = label
-            elif isinstance(label, str):
-                if label not in name_to_id:
-                    problems.append((lineno, f"{where}: unknown class name {label!r} (not in the {len(class_names)} class names)"))
-                    continue
-                label_id = name_to_id[label]
-            else:
-                problems.append((lineno, f"{where}: label {label!r} is not an int or class name"))
-                continue
+            image, label_id = verdict
             image_path = image if os.path.isabs(image) else str((base / image).resolve())
             candidates.append(Sample(image=image_path, label=label_id, line=lineno))
     samples = candidates
@@ -184,8 +204,6 @@ def read_jsonl(path: str | Path, class_names: list[str], on_bad_sample: str = "e
 
 
 def file_sha256(path: str | Path) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -205,8 +223,6 @@ class ImageClassificationDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int):
-        from PIL import Image
-
         sample = self.samples[index]
         try:
             with Image.open(sample.image) as img:

@@ -18,6 +18,10 @@ import sys
 import uuid
 from pathlib import Path
 
+from .config import QwenClassifyConfig, load_resolved
+from .errors import EXIT_BAD_INPUT, BadInput
+from .tiny import build_tiny_model
+
 DIGIT_SIZE = 56  # 8x8 digits upscaled 7x: 56x56 = 4 visual tokens at 28x28 pixels per token
 DIGITS_VAL_FRACTION = 0.2
 
@@ -25,6 +29,7 @@ DIGITS_VAL_FRACTION = 0.2
 def build_digits_dataset(train_jsonl: str | Path, val_jsonl: str | Path, labels_file: str | Path | None = None,
                          seed: int = 0, size: int = DIGIT_SIZE, val_fraction: float = DIGITS_VAL_FRACTION) -> dict:
     """Write digits PNGs + train/val JSONL (+ labels.json) under train_jsonl's folder, atomically."""
+    # deferred: scikit-learn is needed only when the digits are actually built
     import numpy as np
     from PIL import Image
     from sklearn.datasets import load_digits
@@ -81,24 +86,21 @@ def build_digits_dataset(train_jsonl: str | Path, val_jsonl: str | Path, labels_
     return {"train": len(train_idx), "val": len(val_idx), "classes": 10, "folder": str(root)}
 
 
-def build_demo_assets(config: dict, log=print) -> list[str]:
+def build_demo_assets(config: QwenClassifyConfig, log=print) -> list[str]:
     """Build whatever the config asks for and is missing; returns what was built."""
-    from .tiny import build_tiny_model
-
     built = []
-    demo = config.get("demo") or {}
-    model_path = Path(config["model"]["pretrained_name"])
-    if demo.get("build_tiny_model") and not model_path.exists():
+    model_path = Path(config.model.pretrained_name)
+    if config.demo.build_tiny_model and not model_path.exists():
         log(f"demo: building a tiny random Qwen2.5-VL in {model_path}")
-        build_tiny_model(model_path, seed=int(config["training"].get("seed", 0)))
+        build_tiny_model(model_path, seed=config.training.seed)
         built.append(str(model_path))
-    data = config["data"]
-    if demo.get("build_digits_dataset") and not Path(data["train_jsonl"]).exists():
-        log(f"demo: writing scikit-learn digits to {Path(data['train_jsonl']).parent}")
-        summary = build_digits_dataset(data["train_jsonl"], data["val_jsonl"], data.get("labels_file") or None,
-                                       seed=int(config["training"].get("seed", 0)))
+    data = config.data
+    if config.demo.build_digits_dataset and not Path(data.train_jsonl).exists():
+        log(f"demo: writing scikit-learn digits to {Path(data.train_jsonl).parent}")
+        summary = build_digits_dataset(data.train_jsonl, data.val_jsonl, data.labels_file or None,
+                                       seed=config.training.seed)
         log(f"demo: {summary['train']} train / {summary['val']} validation images, {summary['classes']} classes")
-        built.append(str(data["train_jsonl"]))
+        built.append(str(data.train_jsonl))
     return built
 
 
@@ -108,10 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resolved", required=True, help="resolved_config.json written by tasks/train.ts")
     args = parser.parse_args(argv)
     try:
-        config = json.loads(Path(args.resolved).read_text())["config"]
-    except (OSError, json.JSONDecodeError, KeyError) as exc:
+        config, _ = load_resolved(args.resolved)
+    except BadInput as exc:
         print(f"error: cannot read {args.resolved}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     built = build_demo_assets(config)
     if not built:
         print("demo: nothing to build")

@@ -29,11 +29,6 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def print0(*args, file=None, **kwargs) -> None:
-    if is_main():
-        print(*args, file=file or sys.stdout, flush=True, **kwargs)
-
-
 def barrier() -> None:
     if is_dist():
         dist.barrier()

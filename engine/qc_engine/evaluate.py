@@ -10,7 +10,7 @@ the DeepSpeed state (deferred checkpoints). Every sample is counted exactly once
 number of ranks (padded sampler + gather + filter).
 
 Writes, per checkpoint (rank 0, atomically, only after every input check passed):
-  eval_results.json  merged; key "full:<first 16 hex of the set's content hash>" (qc_engine/eval_results.py,
+  eval_results.json  merged; key "full:<first 16 hex of the set's content hash>" (qc_engine/eval_records.py,
                      the scheme training uses too: its full evaluation at the end is recognised here)
   predictions.jsonl  one line per sample (image, label, prediction, probability, ...); lines of
                      other evaluation sets (other eval_key) are kept
@@ -36,15 +36,29 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from .eval_results import (eval_entry, eval_key_for, eval_set_sha256, json_safe as _json_safe,  # noqa: F401
-                           prediction_lines, preprocessing_settings, write_eval_results, write_text_atomic)
+import numpy as np
+import torch
+import torch.distributed as tdist
+import transformers
+from torch.utils.data import DataLoader
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from . import dist as qd
+from .checkpoint import CHECKPOINT_RE, read_json
+from .config import QwenClassifyConfig, load_resolved
+from .data import (ClassifierCollator, DataError, ImageClassificationDataset, PaddedDataset, PaddedEvalSampler,
+                   file_sha256, read_jsonl)
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from .eval_loop import gather_predictions, move_batch
+from .eval_records import (eval_entry, eval_key_for, eval_set_sha256, json_safe as _json_safe,  # noqa: F401
+                           prediction_lines, preprocessing_settings, write_eval_results)
+from .export import (ExportError, Reporter, cast_state, check_deepspeed_files, consolidate_deepspeed, deepspeed_tag_dir,
+                     model_config_for, skeleton)
+from .fsio import write_text_atomic
+from .metrics import classification_metrics, scalar_metrics
+from .model import ModelFolderError, check_model_folder, load_processing, torch_dtype_for
+from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
+
 SPLIT = "full"
-
-
-class BadInput(Exception):
-    """Bad checkpoint, data or config: exit code 2, nothing written."""
 
 
 # ==================================================================== arguments
@@ -68,8 +82,6 @@ def parse_args(argv):
 
 def emit(event: str, **fields) -> None:
     """One protocol line on stdout, rank 0 only."""
-    from . import dist as qd
-
     if qd.is_main():
         sys.stdout.write(json.dumps({"event": event, "time": time.time(), **_json_safe(fields)}) + "\n")
         sys.stdout.flush()
@@ -103,22 +115,18 @@ def hf_model_ready(hf_dir: Path) -> bool:
 
 def deepspeed_ready(path: Path, info: dict) -> str | None:
     """Why deepspeed/ cannot give the weights (the export helper's checks), or None when it can."""
-    from .export import ExportError, check_deepspeed_files, deepspeed_tag_dir
-
     ds = path / "deepspeed"
     if not ds.is_dir() or info.get("has_deepspeed_state") is False or info.get("slim"):
         return "no deepspeed/ state"
     try:
         _, tag_dir = deepspeed_tag_dir(ds, info)
         check_deepspeed_files(tag_dir, info)
-    except ExportError as exc:
+    except (ExportError, BadInput) as exc:
         return str(exc)
     return None
 
 
 def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
-    from .checkpoint import CHECKPOINT_RE, read_json
-
     path = Path(path_text).resolve()
     if not path.is_dir():
         raise BadInput(f"{path}: checkpoint folder does not exist")
@@ -154,12 +162,9 @@ def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
     return CheckpointPlan(path=path, step=step, info=info, source=source, class_names=class_names)
 
 
-def check_inputs(args, config: dict) -> dict:
+def check_inputs(args, config: QwenClassifyConfig) -> dict:
     """Everything that can be wrong with the input, checked before anything is loaded or written."""
-    from .checkpoint import read_json
-    from .data import DataError, file_sha256, read_jsonl
-
-    num_labels = int(config["model"]["num_labels"])
+    num_labels = config.model.num_labels
     plans = [read_checkpoint(c, num_labels) for c in args.checkpoints]
     seen = {}
     for plan in plans:
@@ -206,8 +211,6 @@ class BatchCache:
         return sum(v.element_size() * v.nelement() for v in batch.values() if hasattr(v, "nelement"))
 
     def add(self, batch: dict) -> None:
-        import torch
-
         size = self.nbytes(batch)
         if self.used + size <= self.budget:
             self.items.append(batch)
@@ -223,8 +226,6 @@ class BatchCache:
         return len(self.items)
 
     def __iter__(self):
-        import torch
-
         for item in self.items:
             yield torch.load(item, weights_only=True) if isinstance(item, Path) else item
 
@@ -233,19 +234,16 @@ class BatchCache:
             shutil.rmtree(self.spill_dir, ignore_errors=True)
 
 
-def build_processing(checked: dict, config: dict):
+def build_processing(checked: dict, config: QwenClassifyConfig):
     """Tokenizer + image processor: from the first checkpoint's hf_model/, else the base model folder."""
-    from .model import ModelFolderError, check_model_folder, load_processing
-
-    data_cfg, model_cfg = config["data"], config["model"]
+    data_cfg, model_cfg = config.data, config.model
     source = next((p.path / "hf_model" for p in checked["plans"] if p.source == "hf_model"), None)
     if source is None:
         try:
-            source = check_model_folder(model_cfg["pretrained_name"])
+            source = check_model_folder(model_cfg.pretrained_name)
         except ModelFolderError as exc:
             raise BadInput(f"{exc} (needed for the processor of deferred checkpoints)") from None
-    return load_processing(source, data_cfg["image_min_pixels"], data_cfg["image_max_pixels"],
-                           bool(model_cfg.get("trust_remote_code")))
+    return load_processing(source, data_cfg.image_min_pixels, data_cfg.image_max_pixels, model_cfg.trust_remote_code)
 
 
 class StreamedBatches:
@@ -267,29 +265,22 @@ class StreamedBatches:
 
 def compact(batch: dict, dtype) -> dict:
     """pixel_values in the model's dtype already (what move_batch would do per pass): half the cache in bf16."""
-    import torch
-
     if dtype is not None and dtype != torch.float32:
         batch["pixel_values"] = batch["pixel_values"].to(dtype)
     return batch
 
 
-def preprocess_once(checked: dict, config: dict, batch_size: int, cache_mb: int, dtype, cache: bool = True):
+def preprocess_once(checked: dict, config: QwenClassifyConfig, batch_size: int, cache_mb: int, dtype, cache: bool = True):
     """This rank's share of the set, collated once (cached when several checkpoints reuse it).
 
     Padding slots carry index -1 (filtered after the gather).
     """
-    from torch.utils.data import DataLoader
-
-    from . import dist as qd
-    from .data import ClassifierCollator, ImageClassificationDataset, PaddedDataset, PaddedEvalSampler
-
     tokenizer, image_processor = build_processing(checked, config)
-    collator = ClassifierCollator(tokenizer, image_processor, config["data"].get("prompt", ""))
+    collator = ClassifierCollator(tokenizer, image_processor, config.data.prompt)
     dataset = ImageClassificationDataset(checked["samples"])
     sampler = PaddedEvalSampler(list(range(len(dataset))), qd.world_size(), qd.rank(), batch_size)
     loader = DataLoader(PaddedDataset(dataset), batch_size=batch_size, sampler=sampler, collate_fn=collator,
-                        num_workers=min(int(config["data"].get("num_workers", 0)), 4))
+                        num_workers=min(config.data.num_workers, 4))
     num_batches = len(sampler) // batch_size
     if not cache:
         return StreamedBatches(loader, num_batches, dtype)
@@ -305,10 +296,8 @@ def preprocess_once(checked: dict, config: dict, batch_size: int, cache_mb: int,
 
 # ==================================================================== weights
 
-def precision_for(config: dict, device) -> str:
-    import torch
-
-    asked = config["training"].get("precision", "auto")
+def precision_for(config: QwenClassifyConfig, device) -> str:
+    asked = config.training.precision
     if asked != "auto":
         return asked if device.type == "cuda" else "fp32"
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
@@ -318,32 +307,22 @@ def precision_for(config: dict, device) -> str:
 
 def deepspeed_state_dict(plan: CheckpointPlan) -> dict:
     """Full fp32 weights (module names) from deepspeed/, through the export helper (any ZeRO stage)."""
-    import torch
-
-    from .export import ExportError, Reporter, cast_state, consolidate_deepspeed
-
     report = Reporter(as_json=False)  # its lines go to stderr; stdout carries our protocol
-    try:
-        with contextlib.redirect_stdout(sys.stderr):  # zero_to_fp32 prints
-            state, _, _ = consolidate_deepspeed(plan.path / "deepspeed", plan.info, report)
-            weights, _ = cast_state(state, torch.float32, report, keep_fp32=False)
-    except ExportError as exc:
-        if exc.exit_code == 2:
-            raise BadInput(str(exc)) from None
-        raise
+    # export's BadInput (missing shards, ...) is ours too (exit 2); its ExportError is a failure (exit 1)
+    with contextlib.redirect_stdout(sys.stderr):  # zero_to_fp32 prints
+        state, _, _ = consolidate_deepspeed(plan.path / "deepspeed", plan.info, report)
+        weights, _ = cast_state(state, torch.float32, report, keep_fp32=False)
     return weights
 
 
 class WeightLoader:
     """Loads a checkpoint's classifier; DeepSpeed-only checkpoints reuse one skeleton model."""
 
-    def __init__(self, checked: dict, config: dict, device, dtype):
+    def __init__(self, checked: dict, config: QwenClassifyConfig, device, dtype):
         self.checked, self.config, self.device, self.dtype = checked, config, device, dtype
         self.skeleton = None
 
     def _from_hf(self, hf_dir: Path):
-        from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
-
         # The engine's own class (the same code hf_model/ ships): no remote code from the checkpoint runs.
         return Qwen2_5_VLForImageClassification.from_pretrained(str(hf_dir), dtype=self.dtype)
 
@@ -353,13 +332,9 @@ class WeightLoader:
             if hf is not None:
                 self.skeleton = self._from_hf(hf)
             else:  # the classifier rebuilt from the base model's config (the export helper's way)
-                from .export import ExportError, model_config_for, skeleton
 
                 plan = self.checked["plans"][0]
-                try:
-                    config, _ = model_config_for(plan.path, plan.info, self.config, self.checked["class_names"])
-                except ExportError as exc:
-                    raise BadInput(str(exc)) from None
+                config, _ = model_config_for(plan.path, plan.info, self.config, self.checked["class_names"])
                 self.skeleton = skeleton(config, self.dtype, device="cpu")
         return self.skeleton
 
@@ -381,10 +356,6 @@ class WeightLoader:
 
 def run_model(model, cache: BatchCache, device, dtype, plan: CheckpointPlan):
     """Logits, labels and indices of the whole set, gathered from every rank; padding removed."""
-    import torch
-
-    from .evaluation import gather_predictions, move_batch
-
     logits_parts, label_parts, index_parts = [], [], []
     last = 0.0
     samples = 0
@@ -415,13 +386,6 @@ def write_results(plan: CheckpointPlan, checked: dict, metrics: dict, lines: lis
 # ==================================================================== main
 
 def run(args) -> int:
-    import numpy as np
-    import torch
-    import torch.distributed as tdist
-
-    from . import dist as qd
-    from .metrics import classification_metrics, scalar_metrics
-
     t_start = time.time()
 
     # ---------------------------------------------------------------- distributed setup
@@ -434,8 +398,6 @@ def run(args) -> int:
     else:
         device = torch.device("cpu")
     if not (qd.is_main() and os.environ.get("QC_VERBOSE")):
-        import transformers
-
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
 
@@ -444,10 +406,7 @@ def run(args) -> int:
     config = None
     if qd.is_main():
         try:
-            try:
-                config = json.loads(Path(args.resolved).read_text())["config"]
-            except (OSError, ValueError, KeyError) as exc:
-                raise BadInput(f"--resolved {args.resolved}: not a readable resolved_config.json ({exc})") from None
+            config, _ = load_resolved(args.resolved)
             checked = {"ok": True, **check_inputs(args, config), "config": config}
         except BadInput as exc:
             checked = {"ok": False, "message": str(exc)}
@@ -458,11 +417,11 @@ def run(args) -> int:
     plans: list[CheckpointPlan] = checked["plans"]
     samples, class_names = checked["samples"], checked["class_names"]
     world = qd.world_size()
-    eval_cfg = config["training"].get("evaluation") or {}
-    batch_size = args.batch_size or int(eval_cfg.get("batch_size") or 0) or 2 * int(config["training"]["per_device_batch_size"])
+    # training.evaluation.batch_size 0 means twice the training batch (schema)
+    batch_size = (args.batch_size or config.training.evaluation.batch_size
+                  or 2 * config.training.per_device_batch_size)
     num_batches = math.ceil(len(samples) / (world * batch_size))
     precision = precision_for(config, device)
-    from .model import torch_dtype_for
 
     dtype = torch_dtype_for(precision)
     emit("plan", checkpoints=[{"path": str(p.path), "step": p.step, "action": p.action, "source": p.source} for p in plans],
@@ -536,7 +495,6 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from . import dist as qd
 
     code = EXIT_FAILED
     try:

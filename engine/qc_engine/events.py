@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import asdict
 from pathlib import Path
+
+from .config import QwenClassifyConfig
 
 
 def json_safe(value):
@@ -58,17 +61,17 @@ class EventLog:
             self.wandb = None
 
 
-def start_wandb(config: dict, output_dir: Path):
+def start_wandb(config: QwenClassifyConfig, output_dir: Path):
     """wandb.init with the configured mode (offline by default); never reads or writes a key itself."""
-    settings = config.get("wandb") or {}
-    if not settings.get("enabled") or settings.get("mode") == "disabled":
+    settings = config.wandb
+    if not settings.enabled or settings.mode == "disabled":
         return None
-    import wandb
+    import wandb  # deferred: optional, and slow to import
 
     return wandb.init(
-        project=settings.get("project") or "qwen-classify",
-        name=settings.get("run_name") or Path(output_dir).name,
-        mode=settings.get("mode") or "offline",
+        project=settings.project or None,
+        name=settings.run_name or Path(output_dir).name,  # "" means: name the run after its output folder
+        mode=settings.mode,
         dir=str(output_dir),
-        config=config,
+        config=asdict(config),
     )

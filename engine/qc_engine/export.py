@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import ctypes
 import errno
+import fcntl
 import json
 import os
 import re
@@ -29,12 +30,24 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .checkpoint import dir_bytes, read_json, write_json_atomic
+import numpy as np
+import psutil
+import torch
+import transformers
+from PIL import Image
+from transformers import AutoConfig
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from .config import QwenClassifyConfig, load_resolved
+from .data import ClassifierCollator, ImageClassificationDataset, load_class_names, read_jsonl
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
+from .model import AUTO_MAP, load_hf_classifier, load_processing, save_hf_model
+from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
+
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 SAFETENSORS_DTYPE = {"fp32": "F32", "bf16": "BF16", "fp16": "F16"}
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -43,16 +56,11 @@ DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 TOLERANCE = {"fp32": (1e-5, 1e-5), "fp16": (1e-3, 5e-3), "bf16": (1e-2, 3e-2)}
 # Test-only fault injection (engine/tests/test_export.py): QC_EXPORT_TEST_FAULT=write|after_write|swap
 FAULT_ENV = "QC_EXPORT_TEST_FAULT"
+SYNTHETIC_PROMPT = "Classify this image."
 
 
 class ExportError(Exception):
-    def __init__(self, message: str, exit_code: int = EXIT_FAILED):
-        super().__init__(message)
-        self.exit_code = exit_code
-
-
-def bad_input(message: str) -> ExportError:
-    return ExportError(message, EXIT_BAD_INPUT)
+    """The export failed (exit 1); bad input raises errors.BadInput (exit 2) instead."""
 
 
 # ==================================================================== output (progress lines)
@@ -113,40 +121,38 @@ def fault(point: str) -> None:
 def parse_size(text: str) -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*", str(text), re.IGNORECASE)
     if not m:
-        raise bad_input(f"--max-shard-size {text!r}: expected a size such as 5GB, 500MB or 1000000")
+        raise BadInput(f"--max-shard-size {text!r}: expected a size such as 5GB, 500MB or 1000000")
     units = {"B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
              "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
     value = int(float(m.group(1)) * units[(m.group(2) or "B").upper()])
     if value <= 0:
-        raise bad_input(f"--max-shard-size {text!r} must be positive")
+        raise BadInput(f"--max-shard-size {text!r} must be positive")
     return value
 
 
 def check_checkpoint(path: Path) -> dict:
     if not path.is_dir():
-        raise bad_input(f"checkpoint not found: {path}")
+        raise BadInput(f"checkpoint not found: {path}")
     info = read_json(path / "training_info.json")
     if not isinstance(info, dict):
-        raise bad_input(f"{path} is not a complete checkpoint (no readable training_info.json); "
-                        "it is still being written, was interrupted, or is not a qwen-classify checkpoint")
+        raise BadInput(f"{path} is not a complete checkpoint (no readable training_info.json); "
+                       "it is still being written, was interrupted, or is not a qwen-classify checkpoint")
     return info
 
 
-def run_config_for(checkpoint: Path) -> dict | None:
+def run_config_for(checkpoint: Path) -> QwenClassifyConfig | None:
     """The run's resolved config (OUT/resolved_config.json beside the checkpoint), if present."""
-    resolved = read_json(checkpoint.parent / "resolved_config.json")
-    return resolved.get("config") if isinstance(resolved, dict) else None
+    path = checkpoint.parent / "resolved_config.json"
+    return load_resolved(path)[0] if path.is_file() else None
 
 
-def class_names_for(info: dict, config: dict | None) -> list[str]:
+def class_names_for(info: dict, config: QwenClassifyConfig | None) -> list[str]:
     id2label = info.get("id2label") or {}
     if id2label:
         return [str(id2label[str(i)]) for i in range(len(id2label))]
     if config is not None:
-        from .data import load_class_names
-
         return load_class_names(config)
-    raise bad_input("training_info.json has no id2label and no resolved_config.json is beside the checkpoint")
+    raise BadInput("training_info.json has no id2label and no resolved_config.json is beside the checkpoint")
 
 
 def deepspeed_tag_dir(ds_dir: Path, info: dict) -> tuple[str, Path]:
@@ -158,7 +164,7 @@ def deepspeed_tag_dir(ds_dir: Path, info: dict) -> tuple[str, Path]:
         tag = f"global_step{info.get('step')}"
     if not (ds_dir / tag).is_dir():
         found = sorted(p.name for p in ds_dir.iterdir() if p.is_dir())
-        raise bad_input(f"{ds_dir}: no DeepSpeed tag folder {tag!r} (found: {', '.join(found) or 'nothing'})")
+        raise BadInput(f"{ds_dir}: no DeepSpeed tag folder {tag!r} (found: {', '.join(found) or 'nothing'})")
     return tag, ds_dir / tag
 
 
@@ -168,19 +174,19 @@ def check_deepspeed_files(tag_dir: Path, info: dict) -> int:
     optim = sorted(tag_dir.glob("*_optim_states.pt"))
     models = sorted(tag_dir.glob("*model_states.pt"))
     if not models:
-        raise bad_input(f"{tag_dir}: no *model_states.pt file (the DeepSpeed checkpoint is incomplete)")
+        raise BadInput(f"{tag_dir}: no *model_states.pt file (the DeepSpeed checkpoint is incomplete)")
     stage = int(info.get("zero_stage") or 0)
     if optim and stage >= 1:
         missing = [r for r in range(world) if not list(tag_dir.glob(f"*zero_pp_rank_{r}_mp_rank_*_optim_states.pt"))]
         if missing:
-            raise bad_input(f"{tag_dir}: missing the optimizer shard of rank(s) {missing} "
-                            f"(expected {world}, one per rank; found {len(optim)})")
+            raise BadInput(f"{tag_dir}: missing the optimizer shard of rank(s) {missing} "
+                           f"(expected {world}, one per rank; found {len(optim)})")
     if stage == 3:
         missing = [r for r in range(world) if not list(tag_dir.glob(f"zero_pp_rank_{r}_mp_rank_*_model_states.pt"))]
         if missing:
-            raise bad_input(f"{tag_dir}: missing the ZeRO-3 model shard of rank(s) {missing}")
+            raise BadInput(f"{tag_dir}: missing the ZeRO-3 model shard of rank(s) {missing}")
     if stage >= 1 and not optim:
-        raise bad_input(f"{tag_dir}: ZeRO stage {stage} but no *_optim_states.pt files")
+        raise BadInput(f"{tag_dir}: ZeRO stage {stage} but no *_optim_states.pt files")
     return stage
 
 
@@ -188,12 +194,11 @@ def check_deepspeed_files(tag_dir: Path, info: dict) -> int:
 
 def consolidate_deepspeed(ds_dir: Path, info: dict, report: Reporter):
     """Full fp32 weights (module names) from deepspeed/, as a dict of lazy or real tensors."""
-    import torch
-
     tag, tag_dir = deepspeed_tag_dir(ds_dir, info)
     stage = check_deepspeed_files(tag_dir, info)
     report.line(f"reading {tag_dir} (ZeRO stage {stage}, world size {info.get('world_size')})")
     if stage >= 1:
+        # deferred: main() chooses DeepSpeed's accelerator (DS_ACCELERATOR) before deepspeed is imported
         from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
 
         try:
@@ -203,19 +208,17 @@ def consolidate_deepspeed(ds_dir: Path, info: dict, report: Reporter):
                 state = get_fp32_state_dict_from_zero_checkpoint(str(ds_dir), tag=tag, lazy_mode=True)
             return state, stage, tag
         except (ValueError, FileNotFoundError, KeyError) as exc:
-            raise bad_input(f"{tag_dir}: DeepSpeed could not consolidate the ZeRO shards: {exc}") from exc
+            raise BadInput(f"{tag_dir}: DeepSpeed could not consolidate the ZeRO shards: {exc}") from exc
     model_file = sorted(tag_dir.glob("mp_rank_*_model_states.pt"))[0]
     state = torch.load(model_file, map_location="cpu", weights_only=False, mmap=True)
     module = state.get("module")
     if not isinstance(module, dict):
-        raise bad_input(f"{model_file}: no 'module' state dict in the DeepSpeed model states")
+        raise BadInput(f"{model_file}: no 'module' state dict in the DeepSpeed model states")
     return module, stage, tag
 
 
 def cast_state(state: dict, dtype, report: Reporter, keep_fp32: bool) -> tuple[dict, dict | None]:
     """(weights in `dtype`, fp32 weights or None). Tensors shared in the source stay shared."""
-    import torch
-
     out, ref = {}, ({} if keep_fp32 else None)
     seen: dict[int, tuple] = {}
     names = list(state.keys())
@@ -240,50 +243,40 @@ def cast_state(state: dict, dtype, report: Reporter, keep_fp32: bool) -> tuple[d
 
 def skeleton(config, dtype, device: str = "meta"):
     """The classifier class built from its config; on meta (no memory) for saving, on cpu for verifying."""
-    import torch
-
-    from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
-
     with torch.device(device):
         model = Qwen2_5_VLForImageClassification(config)
     return model.to(dtype)
 
 
-def model_config_for(checkpoint: Path, info: dict, run_config: dict | None, class_names: list[str]):
+def model_config_for(checkpoint: Path, info: dict, run_config: QwenClassifyConfig | None, class_names: list[str]):
     """The classifier's config: from the run's base model folder (+ labels, pooling), else from hf_model/."""
-    from transformers import AutoConfig
-
-    from .model import AUTO_MAP
-
-    pretrained = ((run_config or {}).get("model") or {}).get("pretrained_name")
+    pretrained = run_config.model.pretrained_name if run_config else None
     hf_dir = checkpoint / "hf_model"
     if pretrained and (Path(pretrained) / "config.json").is_file():
-        trust = bool((run_config.get("model") or {}).get("trust_remote_code"))
-        config = AutoConfig.from_pretrained(str(pretrained), trust_remote_code=trust)
+        config = AutoConfig.from_pretrained(str(pretrained), trust_remote_code=run_config.model.trust_remote_code)
         config.id2label = {i: n for i, n in enumerate(class_names)}
         config.label2id = {n: i for i, n in enumerate(class_names)}
-        config.classifier_pooling = (run_config.get("model") or {}).get("pooling", "last_token")
+        config.classifier_pooling = run_config.model.pooling
         source = Path(pretrained)
     elif (hf_dir / "config.json").is_file():
         config = AutoConfig.from_pretrained(str(hf_dir), trust_remote_code=True)
         source = hf_dir
     else:
-        raise bad_input(f"cannot rebuild the model config of {checkpoint}: model.pretrained_name "
-                        f"({pretrained or 'no resolved_config.json beside the checkpoint'}) is not a model folder "
-                        "and there is no hf_model/config.json")
+        raise BadInput(f"cannot rebuild the model config of {checkpoint}: model.pretrained_name "
+                       f"({pretrained or 'no resolved_config.json beside the checkpoint'}) is not a model folder "
+                       "and there is no hf_model/config.json")
     config.architectures = ["Qwen2_5_VLForImageClassification"]
     config.auto_map = dict(AUTO_MAP)
     return config, source
 
 
-def processing_for(source: Path, run_config: dict | None):
-    from .model import load_processing
-
-    data = (run_config or {}).get("data") or {}
+def processing_for(source: Path, run_config: QwenClassifyConfig | None):
+    data = run_config.data if run_config else None
     try:
-        return load_processing(source, data.get("image_min_pixels"), data.get("image_max_pixels"))
+        # no run config: the source folder's own processor settings
+        return load_processing(source, data and data.image_min_pixels, data and data.image_max_pixels)
     except Exception as exc:  # the folder has no tokenizer/processor files
-        raise bad_input(f"cannot load the tokenizer/image processor from {source}: {exc}") from exc
+        raise BadInput(f"cannot load the tokenizer/image processor from {source}: {exc}") from exc
 
 
 # ==================================================================== safetensors headers
@@ -362,21 +355,8 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(a))
 
 
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(str(path), os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
 def lock_checkpoint(checkpoint: Path) -> int:
     """An exclusive flock on the checkpoint folder itself: two exports of one checkpoint never overlap."""
-    import fcntl
-
     fd = os.open(str(checkpoint), os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -437,8 +417,6 @@ class WriteWatcher(threading.Thread):
 def write_hf_folder(tmp: Path, config, dtype, weights: dict, tokenizer, image_processor, source_dir: Path,
                     max_shard_size: int, report: Reporter) -> None:
     """The engine's own save_hf_model, with the weights given and the shard size asked for."""
-    from .model import save_hf_model
-
     model = skeleton(config, dtype)  # config + class only: the weights come from `weights`
     expected = sum(t.numel() * t.element_size() for t in {id(t): t for t in weights.values()}.values())
     watcher = WriteWatcher(tmp, expected, report)
@@ -455,38 +433,29 @@ def write_hf_folder(tmp: Path, config, dtype, weights: dict, tokenizer, image_pr
 
 # ==================================================================== verification (logits)
 
-def verification_batch(hf_dir: Path, run_config: dict | None, class_names: list[str], samples: int):
+def verification_batch(hf_dir: Path, run_config: QwenClassifyConfig | None, class_names: list[str], samples: int):
     """A few validation images (data.val_jsonl of the run), encoded by the EXPORTED processor files."""
-    from .data import ClassifierCollator, ImageClassificationDataset, read_jsonl
-    from .model import load_processing
-
-    data = (run_config or {}).get("data") or {}
-    tokenizer, image_processor = load_processing(hf_dir, data.get("image_min_pixels"), data.get("image_max_pixels"))
-    val = data.get("val_jsonl")
+    data = run_config.data if run_config else None
+    tokenizer, image_processor = load_processing(hf_dir, data and data.image_min_pixels, data and data.image_max_pixels)
+    val = data.val_jsonl if data else None
     if val and Path(val).is_file():
         split = read_jsonl(val, class_names, on_bad_sample="skip", check_images=False)
         items = [ImageClassificationDataset(split.samples)[i] for i in range(min(samples, len(split.samples)))]
         where = f"{len(items)} validation image(s) from {val}"
     else:
-        import numpy as np
-        from PIL import Image
-
         rng = np.random.default_rng(0)
         items = [(Image.fromarray(rng.integers(0, 255, (56, 56, 3), dtype=np.uint8)), 0, i) for i in range(samples)]
         where = f"{samples} synthetic image(s) (no data.val_jsonl beside the checkpoint)"
     if not items:
         raise ExportError(f"verification: {val} has no usable sample")
-    collator = ClassifierCollator(tokenizer, image_processor, data.get("prompt", "What is shown in this image?"))
+    # Both models see the same input, so without the run's prompt any fixed text verifies the weights.
+    collator = ClassifierCollator(tokenizer, image_processor, data.prompt if data else SYNTHETIC_PROMPT)
     batch = collator(items)
     return {k: v for k, v in batch.items() if k not in ("labels", "indices")}, where
 
 
-def verify_logits(hf_dir: Path, reference_state: dict, config, run_config: dict | None, class_names: list[str],
-                  dtype_name: str, samples: int, report: Reporter) -> dict:
-    import torch
-
-    from .model import load_hf_classifier
-
+def verify_logits(hf_dir: Path, reference_state: dict, config, run_config: QwenClassifyConfig | None,
+                  class_names: list[str], dtype_name: str, samples: int, report: Reporter) -> dict:
     report.line("verifying: logits of the exported model vs the model rebuilt from the source state")
     batch, where = verification_batch(hf_dir, run_config, class_names, samples)
     reference = skeleton(config, torch.float32, device="cpu")
@@ -522,8 +491,6 @@ def verify_logits(hf_dir: Path, reference_state: dict, config, run_config: dict 
 # ==================================================================== resources
 
 def check_resources(checkpoint: Path, n_params: int, dtype_name: str, verify: bool, report: Reporter) -> None:
-    import psutil
-
     out_bytes = n_params * DTYPE_BYTES[dtype_name]
     free_disk = shutil.disk_usage(checkpoint).free
     if free_disk < out_bytes * 1.05 + 64 * 2**20:
@@ -542,15 +509,13 @@ def check_resources(checkpoint: Path, n_params: int, dtype_name: str, verify: bo
 
 def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, verify: bool, verify_samples: int,
                       report: Reporter) -> dict:
-    import torch
-
     t0 = time.time()
     checkpoint = checkpoint.resolve()
     info = check_checkpoint(checkpoint)
     if dtype_name == "auto":  # the precision the checkpoint was trained in: same logits as the engine
         dtype_name = info.get("precision") if info.get("precision") in DTYPES else "fp32"
     if dtype_name not in DTYPES:
-        raise bad_input(f"--dtype {dtype_name!r}: expected one of {', '.join(DTYPES)}")
+        raise BadInput(f"--dtype {dtype_name!r}: expected one of {', '.join(DTYPES)}")
     shard_bytes = parse_size(max_shard_size)
     _lock_fd = lock_checkpoint(checkpoint)  # held until this process exits
     for note in recover_interrupted_swap(checkpoint):
@@ -567,8 +532,6 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
         state, stage, tag = consolidate_deepspeed(ds_dir, info, report)
         source = {"kind": "deepspeed", "zero_stage": stage, "tag": tag}
     elif hf_dir.is_dir() and (hf_dir / "config.json").is_file():
-        from .model import load_hf_classifier
-
         report.line(f"{checkpoint.name} has no DeepSpeed state (slim): re-exporting from its hf_model/")
         loaded = load_hf_classifier(hf_dir, dtype=torch.float32)
         config, source_dir = loaded.config, hf_dir
@@ -577,7 +540,7 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
         if dtype_name == "fp32" and "F32" not in inspect_hf_weights(hf_dir)["dtypes"]:
             report.line("note: the source hf_model/ is not fp32; fp32 cannot restore the lost precision")
     else:
-        raise bad_input(f"{checkpoint}: nothing to export from (no deepspeed/ state and no hf_model/)")
+        raise BadInput(f"{checkpoint}: nothing to export from (no deepspeed/ state and no hf_model/)")
     tokenizer, image_processor = processing_for(source_dir, run_config)
     n_params = sum(int(torch.Size(t.shape).numel()) for t in {id(t): t for t in state.values()}.values())
     check_resources(checkpoint, n_params, dtype_name, verify, report)
@@ -648,14 +611,15 @@ def main(argv=None) -> int:
     report = Reporter(args.json)
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
     try:
-        import transformers
-
         transformers.logging.set_verbosity_error()
         result = export_checkpoint(Path(args.checkpoint), args.dtype, args.max_shard_size, args.verify,
                                    args.verify_samples, report)
+    except BadInput as exc:
+        report.error(str(exc), EXIT_BAD_INPUT)
+        return EXIT_BAD_INPUT
     except ExportError as exc:
-        report.error(str(exc), exc.exit_code)
-        return exc.exit_code
+        report.error(str(exc), EXIT_FAILED)
+        return EXIT_FAILED
     except MemoryError:
         report.error("out of memory while exporting; the previous hf_model/ is intact", EXIT_FAILED)
         return EXIT_FAILED
@@ -663,7 +627,6 @@ def main(argv=None) -> int:
         report.error(f"{exc}; the previous hf_model/ is intact", EXIT_FAILED)
         return EXIT_FAILED
     except Exception as exc:  # e.g. torch's "can't allocate memory" RuntimeError
-        import traceback
 
         traceback.print_exc(file=sys.stderr)
         report.error(f"{type(exc).__name__}: {exc}; the previous hf_model/ is intact", EXIT_FAILED)

@@ -9,12 +9,17 @@ Reused by training, evaluation and export:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
+from transformers import AutoConfig, AutoImageProcessor, AutoModelForImageClassification, AutoTokenizer
+from transformers.utils import logging as hf_logging
 
+from .errors import BadInput
 from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
 
 MODELING_FILE = Path(__file__).with_name("modeling_qwen_classifier.py")
@@ -23,7 +28,7 @@ AUTO_MAP = {"AutoModelForImageClassification": "modeling_qwen_classifier.Qwen2_5
 EXTRA_PROCESSOR_FILES = ("chat_template.json", "chat_template.jinja", "processor_config.json", "video_preprocessor_config.json")
 
 
-class ModelFolderError(ValueError):
+class ModelFolderError(BadInput):
     """The model folder is missing or unusable (bad input: exit code 2)."""
 
 
@@ -42,8 +47,6 @@ def check_model_folder(path: str | Path) -> Path:
 def load_processing(path: str | Path, min_pixels: int | None = None, max_pixels: int | None = None,
                     trust_remote_code: bool = False):
     """The model's own tokenizer and image processor, with the configured pixel bounds."""
-    from transformers import AutoImageProcessor, AutoTokenizer
-
     kwargs = {}
     if min_pixels is not None:
         kwargs["min_pixels"] = int(min_pixels)
@@ -62,12 +65,8 @@ def torch_dtype_for(precision: str) -> torch.dtype:
 def _quiet_load_report():
     """transformers prints a load report for every from_pretrained; the expected one (lm_head unused,
     score new) is noise. Real problems (missing backbone weights) are raised by build_classifier."""
-    import contextlib
-
     @contextlib.contextmanager
     def quiet():
-        from transformers.utils import logging as hf_logging
-
         previous = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
         try:
@@ -102,7 +101,6 @@ def build_classifier(
     check_model_folder(pretrained)
     if seed is not None:
         torch.manual_seed(seed)
-    from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(str(pretrained), trust_remote_code=trust_remote_code)
     config.id2label = {i: name for i, name in enumerate(class_names)}
@@ -169,15 +167,11 @@ def save_hf_model(
 
 def load_hf_classifier(path: str | Path, dtype: torch.dtype | None = torch.float32):
     """Load an hf_model/ folder the way a user would: AutoModelForImageClassification + remote code."""
-    from transformers import AutoModelForImageClassification
-
     return AutoModelForImageClassification.from_pretrained(str(path), trust_remote_code=True, dtype=dtype)
 
 
 def load_state_dict_file(hf_dir: str | Path) -> dict[str, torch.Tensor]:
     """Weights of an hf_model/ folder as saved (checkpoint key names)."""
-    from safetensors.torch import load_file
-
     hf_dir = Path(hf_dir)
     index = hf_dir / "model.safetensors.index.json"
     if index.is_file():
@@ -186,8 +180,3 @@ def load_state_dict_file(hf_dir: str | Path) -> dict[str, torch.Tensor]:
             state.update(load_file(str(hf_dir / shard)))
         return state
     return load_file(str(hf_dir / "model.safetensors"))
-
-
-def class_names_from_config(config) -> list[str]:
-    id2label = getattr(config, "id2label", None) or {}
-    return [id2label[i] if i in id2label else id2label.get(str(i), str(i)) for i in range(len(id2label))]

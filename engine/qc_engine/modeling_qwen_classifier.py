@@ -26,6 +26,7 @@ def _register_weight_layout() -> None:
     The same renaming transformers applies to Qwen2_5_VLForConditionalGeneration, so a base
     Qwen2.5-VL folder loads straight into this class, and hf_model/ keeps the familiar key names.
     """
+    # deferred: private transformers modules; this file also ships as remote code in hf_model/
     from transformers.conversion_mapping import register_checkpoint_conversion_mapping
     from transformers.core_model_loading import WeightRenaming
 

@@ -11,6 +11,11 @@ import shutil
 import uuid
 from pathlib import Path
 
+import torch
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
 SPECIAL_TOKENS = [
     "<|endoftext|>",
     "<|im_start|>",
@@ -40,9 +45,6 @@ TINY_DEFAULTS = dict(
 
 def build_tokenizer(extra_words: list[str] | None = None):
     """A WordLevel tokenizer (tokenizers library) carrying the Qwen special tokens."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
-
     vocab: dict[str, int] = {}
     for token in SPECIAL_TOKENS + ["[UNK]"] + BASE_WORDS + list(extra_words or []):
         vocab.setdefault(token, len(vocab))
@@ -60,8 +62,6 @@ def build_tokenizer(extra_words: list[str] | None = None):
 
 
 def build_tiny_config(tokenizer, **overrides):
-    from transformers import Qwen2_5_VLConfig
-
     p = {**TINY_DEFAULTS, **overrides}
     head_dim = p["hidden_size"] // p["num_attention_heads"]
     # mrope_section (temporal, height, width) must sum to head_dim / 2.
@@ -103,10 +103,6 @@ def build_tiny_config(tokenizer, **overrides):
 
 def build_tiny_model(path: str | Path, seed: int = 0, **overrides) -> Path:
     """Write a tiny Qwen2.5-VL (weights, config, tokenizer, image processor) to `path`, atomically."""
-    import torch
-    from transformers import Qwen2_5_VLForConditionalGeneration
-    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
-
     path = Path(path)
     p = {**TINY_DEFAULTS, **overrides}
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"

@@ -13,7 +13,8 @@ os.environ["MASTER_PORT"] = port
 import deepspeed  # noqa: E402
 
 from qc_engine.model import build_classifier, save_hf_model  # noqa: E402
-from qc_engine.train import build_optimizer, load_checkpoint_weights  # noqa: E402
+from qc_engine.checkpoint import load_checkpoint_weights  # noqa: E402
+from qc_engine.train import build_optimizer  # noqa: E402
 
 names = [str(i) for i in range(10)]
 deepspeed.init_distributed()

@@ -38,6 +38,13 @@ def deep_merge(base: dict, patch: dict) -> dict:
     return out
 
 
+def typed_config(patch: dict | None = None):
+    """The schema defaults + `patch`, as the engine's typed config (qc_engine.config)."""
+    from qc_engine.config import QwenClassifyConfig
+
+    return QwenClassifyConfig.from_dict(deep_merge(schema_defaults(), patch or {}))
+
+
 def apply_skip_evaluation(config: dict) -> dict:
     """The forced overrides of training.skip_evaluation (done by the TS side in real runs)."""
     if config["training"]["skip_evaluation"]:

@@ -8,6 +8,8 @@ from qc_engine.data import (ClassifierCollator, DataError, ImageClassificationDa
                             load_class_names, read_jsonl, read_labels_file)
 from qc_engine.model import load_processing
 
+from helpers import typed_config
+
 NAMES = [str(i) for i in range(10)]
 
 
@@ -85,15 +87,13 @@ def test_labels_file_formats_and_class_name_sources(tmp_path):
     assert read_labels_file(tmp_path / "l2.json") == ["cat", "dog"]
     with pytest.raises(DataError, match="without gaps"):
         read_labels_file(tmp_path / "l3.json")
-    config = {"model": {"num_labels": 2}, "data": {"labels_file": str(tmp_path / "l1.json"), "dataset": ""},
-              "datasets": {"dataset_configs": {}}}
-    assert load_class_names(config) == ["cat", "dog"]
-    config["datasets"]["dataset_configs"] = {"pets": {"num_classes": 2, "class_names": ["a", "b"]}}
-    assert load_class_names(config) == ["a", "b"]
-    config["model"]["num_labels"] = 3
+    labels = {"labels_file": str(tmp_path / "l1.json"), "dataset": ""}
+    assert load_class_names(typed_config({"model": {"num_labels": 2}, "data": labels})) == ["cat", "dog"]
+    pets = {"datasets": {"dataset_configs": {"pets": {"num_classes": 2, "description": "", "class_names": ["a", "b"]}}}}
+    assert load_class_names(typed_config({"model": {"num_labels": 2}, "data": labels, **pets})) == ["a", "b"]
     with pytest.raises(DataError, match="2 class names but model.num_labels is 3"):
-        load_class_names(config)
-    assert load_class_names({"model": {"num_labels": 3}, "data": {"labels_file": ""}}) == ["0", "1", "2"]
+        load_class_names(typed_config({"model": {"num_labels": 3}, "data": labels, **pets}))
+    assert load_class_names(typed_config({"model": {"num_labels": 3}, "data": {"labels_file": ""}})) == ["0", "1", "2"]
 
 
 def test_collate_expands_image_pads_to_merged_patches(tiny_model_dir, digits_dir):

@@ -275,7 +275,7 @@ def test_batch_cache_keeps_order_spills_beyond_budget_and_cleans_up():
 
 def test_eval_set_hash_follows_content_not_paths(tmp_path):
     from qc_engine.data import Sample
-    from qc_engine.eval_results import eval_key_for, eval_set_sha256
+    from qc_engine.eval_records import eval_key_for, eval_set_sha256
 
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from qc_engine.config import QwenClassifyConfig, load_resolved  # noqa: E402
+
 from helpers import PYTHON, REPO, apply_skip_evaluation, deep_merge, engine_env, read_events, run_train, schema_defaults  # noqa: E402
 from schema_check import assert_valid  # noqa: E402
 
@@ -30,7 +32,7 @@ def assets(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("export_assets")
     cfg = run_config(root / "unused", root, stage=2, hf_format="every_save")
-    build_demo_assets(cfg, log=lambda *_: None)
+    build_demo_assets(QwenClassifyConfig.from_dict(cfg), log=lambda *_: None)
     return root
 
 
@@ -107,7 +109,7 @@ def logits_of(hf_dir: Path, run_dir: Path):
     from qc_engine.export import verification_batch
     from qc_engine.model import load_hf_classifier
 
-    config = json.loads((run_dir / "resolved_config.json").read_text())["config"]
+    config, _ = load_resolved(run_dir / "resolved_config.json")
     batch, _ = verification_batch(hf_dir, config, [str(i) for i in range(10)], 4)
     model = load_hf_classifier(hf_dir, dtype=torch.float32).eval()
     with torch.no_grad():
@@ -330,7 +332,7 @@ def build_for_cli(root: Path, stage: int, hf_format: str, nproc: int, evaluate: 
     root.mkdir(parents=True, exist_ok=True)
     out = root / "run"
     cfg = run_config(out, root, stage, hf_format, evaluate)
-    build_demo_assets(cfg, log=lambda *_: None)
+    build_demo_assets(QwenClassifyConfig.from_dict(cfg), log=lambda *_: None)
     proc = run_train(cfg, out, nproc=nproc)
     if proc.returncode != 0:
         sys.stderr.write(proc.stderr[-4000:])

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from qc_engine.data import ClassifierCollator, ImageClassificationDataset, read_jsonl
-from qc_engine.evaluation import move_batch
+from qc_engine.eval_loop import move_batch
 from qc_engine.model import ModelFolderError, build_classifier, load_hf_classifier, load_processing, save_hf_model
 from qc_engine.modeling_qwen_classifier import pool_hidden_states
 

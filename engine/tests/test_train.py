@@ -70,8 +70,8 @@ def test_no_eval_run_saves_every_checkpoint_and_never_evaluates(make_config):
 
 def test_standard_run_tracks_best_and_evaluates_the_best_at_the_end(make_config, tmp_path):
     from qc_engine.data import ClassifierCollator, ImageClassificationDataset, read_jsonl
-    from qc_engine.eval_results import eval_key_for, eval_set_sha256
-    from qc_engine.evaluation import evaluate, seeded_subset
+    from qc_engine.eval_records import eval_key_for, eval_set_sha256
+    from qc_engine.eval_loop import evaluate, seeded_subset
     from qc_engine.model import load_hf_classifier, load_processing
 
     config = make_config({"training": {"max_steps": 6, "save_steps": 2, "eval_steps": 3}})

@@ -49,4 +49,4 @@ test.skipIf(!hasPython)("the histogram plot is a PNG", async () => {
   expect(readFileSync(out).subarray(1, 4).toString()).toBe("PNG");
   expect(await plotHistogram({ rows: [], outPath: join(dir, "x.png"), title: "t", python: "/nonexistent/python" })).toContain("could not start");
   expect(existsSync(join(dir, "x.png"))).toBe(false);
-});
+}, 30_000); // matplotlib's import alone can take seconds on a busy machine

@@ -1,15 +1,15 @@
 import { spawn as nodeSpawn } from "node:child_process";
-import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { UserError } from "../util/errors.ts";
+import { engineEnv } from "../util/engine_process.ts";
 import type { DeepDecoder } from "./check.ts";
 import { PROJECT_ROOT, projectPython } from "../util/python.ts";
 import type { DeepDecodeResult } from "../../generated/messages.ts";
 
-const SCRIPT = join(PROJECT_ROOT, "lib", "data", "deep_decode.py");
+const MODULE = "qc_engine.tools.deep_decode";
 
 /**
- * A DeepDecoder that streams the paths to lib/data/deep_decode.py (Pillow, as the engine opens
+ * A DeepDecoder that streams the paths to `python -m qc_engine.tools.deep_decode` (Pillow, as the engine opens
  * images) and reads one verdict per image back. Spawned from an argument list.
  */
 export function makeDeepDecoder(params: { python?: string; spawn?: typeof nodeSpawn } = {}): DeepDecoder {
@@ -18,7 +18,7 @@ export function makeDeepDecoder(params: { python?: string; spawn?: typeof nodeSp
   return async ({ paths, onDone }) => {
     const failures = new Map<string, string>();
     if (paths.length === 0) return failures;
-    const child = spawn(python, [SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
+    const child = spawn(python, ["-m", MODULE], { stdio: ["pipe", "pipe", "pipe"], env: engineEnv(), cwd: PROJECT_ROOT });
     let stderr = "";
     child.stderr!.on("data", (d) => (stderr += d.toString()));
     const spawnError = new Promise<never>((_, reject) =>
@@ -44,7 +44,7 @@ export function makeDeepDecoder(params: { python?: string; spawn?: typeof nodeSp
     })();
     const code = await Promise.race([Promise.all([feed, read]).then(() => exited), spawnError]);
     if (code !== 0 || done !== paths.length) {
-      throw new UserError(`--deep: the decoder (${python} ${SCRIPT}) stopped after ${done} of ${paths.length} images (exit ${code}): ${stderr.trim().slice(-500)}`);
+      throw new UserError(`--deep: the decoder (${python} -m ${MODULE}) stopped after ${done} of ${paths.length} images (exit ${code}): ${stderr.trim().slice(-500)}`);
     }
     return failures;
   };

@@ -1,11 +1,11 @@
 import { spawn as nodeSpawn } from "node:child_process";
 import { renameSync, rmSync } from "node:fs";
-import { join } from "node:path";
 import type { HistogramRow } from "./check.ts";
 import type { HistogramPlotInput } from "../../generated/messages.ts";
+import { engineEnv } from "../util/engine_process.ts";
 import { PROJECT_ROOT, projectPython } from "../util/python.ts";
 
-const SCRIPT = join(PROJECT_ROOT, "lib", "data", "plot_histogram.py");
+const MODULE = "qc_engine.tools.plot_histogram";
 
 /**
  * Writes the class histogram as a PNG with matplotlib (the project's Python already carries it;
@@ -31,10 +31,10 @@ export async function plotHistogram(params: {
   const tmp = `${params.outPath}.${process.pid}.tmp.png`;
   const failure: string | null = await new Promise((resolveResult) => {
     let stderr = "";
-    const child = spawn(python, [SCRIPT, tmp], { stdio: ["pipe", "ignore", "pipe"] });
+    const child = spawn(python, ["-m", MODULE, tmp], { stdio: ["pipe", "ignore", "pipe"], env: engineEnv(), cwd: PROJECT_ROOT });
     child.on("error", (err) => resolveResult(`could not start ${python}: ${err.message}`));
     child.stderr!.on("data", (d) => (stderr += d.toString()));
-    child.on("close", (code) => resolveResult(code === 0 ? null : `${python} ${SCRIPT} exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" ")}`));
+    child.on("close", (code) => resolveResult(code === 0 ? null : `${python} -m ${MODULE} exited ${code}: ${stderr.trim().split("\n").slice(-3).join(" ")}`));
     child.stdin!.on("error", () => {});
     child.stdin!.end(payload);
   });

@@ -54,7 +54,7 @@ describe("writeEvalSummary", () => {
     const err = await writeEvalSummary({ summary: sweep(out), outputDir: out, python: "py", run }).catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
     expect(err.message).toContain("ValueError: boom");
-    expect(err.hint).toContain("plot_eval_summary.py");
+    expect(err.hint).toContain("-m qc_engine.tools.plot_eval_summary");
     expect(existsSync(join(out, "eval_summary.json"))).toBe(true);
     expect(existsSync(join(out, "eval_summary.png"))).toBe(false);
   });

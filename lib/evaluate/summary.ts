@@ -3,7 +3,9 @@
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
+import { engineEnv } from "../util/engine_process.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { PROJECT_ROOT } from "../util/python.ts";
 import type { RankedRow, Recommendation } from "./leaderboard.ts";
 
 // eval_summary.json's type is generated from schema/events.schema.json (read by the plot script).
@@ -54,14 +56,14 @@ export type RunCommand = (argv: string[]) => Promise<{ code: number; stderr: str
 
 export const runCommand: RunCommand = (argv) =>
   new Promise((res, rej) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: engineEnv(), cwd: PROJECT_ROOT });
     let stderr = "";
     child.stderr!.on("data", (d) => (stderr += d));
     child.on("error", rej);
     child.on("close", (code) => res({ code: code ?? 1, stderr }));
   });
 
-export const PLOT_SCRIPT = join(import.meta.dir, "plot_eval_summary.py");
+export const PLOT_MODULE = "qc_engine.tools.plot_eval_summary";
 
 /** Writes OUT/eval_summary.json and OUT/eval_summary.png; returns both paths. */
 export async function writeEvalSummary(p: {
@@ -73,11 +75,11 @@ export async function writeEvalSummary(p: {
   const json = join(p.outputDir, "eval_summary.json");
   const png = join(p.outputDir, "eval_summary.png");
   writeFileAtomic(json, JSON.stringify(p.summary, null, 2) + "\n");
-  const { code, stderr } = await (p.run ?? runCommand)([p.python, PLOT_SCRIPT, json, png]);
+  const { code, stderr } = await (p.run ?? runCommand)([p.python, "-m", PLOT_MODULE, json, png]);
   if (code !== 0) {
     throw new UserError(`plotting ${png} failed (exit ${code}): ${stderr.trim().split("\n").slice(-3).join(" | ")}`, {
       exitCode: 1,
-      hint: `eval_summary.json is written; re-plot with: ${p.python} ${PLOT_SCRIPT} ${json} ${png}`,
+      hint: `eval_summary.json is written; re-plot with: PYTHONPATH=engine ${p.python} -m ${PLOT_MODULE} ${json} ${png}`,
     });
   }
   return { json, png };

@@ -1,7 +1,7 @@
 import pytest
 
 from qc_engine.data import PaddedEvalSampler
-from qc_engine.evaluation import seeded_subset
+from qc_engine.eval_loop import seeded_subset
 
 
 @pytest.mark.parametrize("n,world,batch", [(10, 1, 4), (10, 2, 4), (11, 3, 2), (1, 4, 8), (24, 2, 16)])

@@ -1,6 +1,6 @@
 """Class histogram plot for tasks/prepare.ts: train and validation counts per class.
 
-argv: OUTPUT.png. stdin: {"title": str, "names": [str], "train": [int], "val": [int]}.
+python -m qc_engine.tools.plot_histogram OUTPUT.png;  stdin: {"title": str, "names": [str], "train": [int], "val": [int]}.
 """
 import json
 import sys

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
+from .config import QwenClassifyConfig
 from .events import json_safe  # noqa: F401 - re-exported for evaluate.py
+from .fsio import read_json, write_json_atomic, write_text_atomic
 
 PREDICTIONS_FILE = "predictions.jsonl"
 EVAL_RESULTS_FILE = "eval_results.json"
@@ -60,11 +63,10 @@ def eval_key_for(data_sha256: str, split: str = "full") -> str:
     return f"{split}:{data_sha256[:16]}"
 
 
-def preprocessing_settings(config: dict) -> dict:
+def preprocessing_settings(config: QwenClassifyConfig) -> dict:
     """What turns an image into model input besides the processor files; a skip requires the same."""
-    data = config["data"]
-    return {"prompt": data.get("prompt", ""), "image_min_pixels": int(data["image_min_pixels"]),
-            "image_max_pixels": int(data["image_max_pixels"])}
+    data = config.data
+    return {"prompt": data.prompt, "image_min_pixels": data.image_min_pixels, "image_max_pixels": data.image_max_pixels}
 
 
 # ---------------------------------------------------------------- records
@@ -82,8 +84,6 @@ def eval_entry(*, split: str, data: str, data_sha256: str, jsonl_sha256: str | N
 
 def prediction_lines(logits, labels, indices, samples, class_names, key: str) -> list[str]:
     """predictions.jsonl lines: one JSON object per sample (eval_key, index, image, label, prediction, ...)."""
-    import numpy as np
-
     shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
     probs /= probs.sum(axis=1, keepdims=True)
@@ -102,19 +102,9 @@ def prediction_lines(logits, labels, indices, samples, class_names, key: str) ->
     return lines
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 def write_eval_results(ckpt_dir: Path, key: str, entry: dict, lines: list[str] | None = None) -> None:
     """Merge `entry` under `key` into eval_results.json (rank 0, atomically); with `lines`, replace this
     key's lines of predictions.jsonl (lines of other keys are kept) first."""
-    from .checkpoint import read_json, write_json_atomic
 
     ckpt_dir = Path(ckpt_dir)
     if lines is not None:

@@ -1,6 +1,6 @@
 """Plot eval_summary.json: the ranking metric and the train loss against the step.
 
-Usage: python plot_eval_summary.py SUMMARY_JSON OUT_PNG
+Usage: python -m qc_engine.tools.plot_eval_summary SUMMARY_JSON OUT_PNG
 Writes OUT_PNG atomically (tmp file + rename). Headless (Agg backend).
 """
 import json
