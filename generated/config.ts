@@ -43,6 +43,10 @@ export interface ModelConfig {
    * Pass trust_remote_code=True to from_pretrained (only for checkpoints that ship their own modelling code).
    */
   trust_remote_code: boolean;
+  /**
+   * Attention kernel of the backbone: auto (flash_attention_2 where the flash_attn package is installed and the GPU supports it, else sdpa), sdpa, flash_attention_2 (exit 2 before training when the package or a capable GPU is missing), or eager. The choice made is recorded in training_info.json.
+   */
+  attn_implementation: "auto" | "sdpa" | "flash_attention_2" | "eager";
 }
 /**
  * The training loss.
@@ -122,6 +126,14 @@ export interface DataConfig {
    * DataLoader worker processes per rank.
    */
   num_workers: number;
+  /**
+   * Micro-batches each DataLoader worker prepares ahead (used when data.num_workers > 0; workers persist across epochs).
+   */
+  prefetch_factor: number;
+  /**
+   * How micro-batches are formed: padded (random order, each micro-batch padded to its longest sample) or length_grouped (samples of similar token counts share a micro-batch; seeded, deterministic, sharded across ranks, resumable). The padding fraction per epoch is reported.
+   */
+  batching: "padded" | "length_grouped";
 }
 /**
  * The optimisation loop, checkpointing and evaluation schedule.
@@ -183,6 +195,10 @@ export interface TrainingConfig {
    * Log loss, lr, grad norm, throughput and memory every this many steps.
    */
   logging_steps: number;
+  /**
+   * Every this many optimizer steps the ranks agree on a stop request (one collective); the last step and every checkpoint step check too.
+   */
+  stop_check_steps: number;
   /**
    * Save a checkpoint every this many optimizer steps (and always at the end).
    */
@@ -393,6 +409,10 @@ export interface ModelConfigInput {
    * Pass trust_remote_code=True to from_pretrained (only for checkpoints that ship their own modelling code).
    */
   trust_remote_code?: boolean;
+  /**
+   * Attention kernel of the backbone: auto (flash_attention_2 where the flash_attn package is installed and the GPU supports it, else sdpa), sdpa, flash_attention_2 (exit 2 before training when the package or a capable GPU is missing), or eager. The choice made is recorded in training_info.json.
+   */
+  attn_implementation?: "auto" | "sdpa" | "flash_attention_2" | "eager";
 }
 /**
  * The training loss.
@@ -472,6 +492,14 @@ export interface DataConfigInput {
    * DataLoader worker processes per rank.
    */
   num_workers?: number;
+  /**
+   * Micro-batches each DataLoader worker prepares ahead (used when data.num_workers > 0; workers persist across epochs).
+   */
+  prefetch_factor?: number;
+  /**
+   * How micro-batches are formed: padded (random order, each micro-batch padded to its longest sample) or length_grouped (samples of similar token counts share a micro-batch; seeded, deterministic, sharded across ranks, resumable). The padding fraction per epoch is reported.
+   */
+  batching?: "padded" | "length_grouped";
 }
 /**
  * The optimisation loop, checkpointing and evaluation schedule.
@@ -533,6 +561,10 @@ export interface TrainingConfigInput {
    * Log loss, lr, grad norm, throughput and memory every this many steps.
    */
   logging_steps?: number;
+  /**
+   * Every this many optimizer steps the ranks agree on a stop request (one collective); the last step and every checkpoint step check too.
+   */
+  stop_check_steps?: number;
   /**
    * Save a checkpoint every this many optimizer steps (and always at the end).
    */

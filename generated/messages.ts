@@ -67,6 +67,18 @@ export interface StepEvent {
   samples_per_s: number;
   memory_bytes: number;
   memory_kind: ("cuda" | "rss");
+  /**
+   * Real (non-padding) tokens per second over the logging window, all ranks.
+   */
+  tokens_per_s?: number;
+  /**
+   * Share of padding among the tokens of the micro-batches of the current epoch so far (data.batching).
+   */
+  padding_fraction?: number;
+  /**
+   * On the last logged step of an epoch: that epoch's padding fraction (this rank's micro-batches).
+   */
+  epoch_padding_fraction?: number;
 }
 /**
  * events.jsonl: a partial evaluation during training, or the full one at the end.
@@ -144,6 +156,16 @@ export interface EndEvent {
    * completed runs only
    */
   wall_time_s?: number;
+  /**
+   * completed runs only: share of padding among all training tokens of this run (rank 0's micro-batches)
+   */
+  padding_fraction?: number;
+  /**
+   * completed runs only: rank 0's wall time split into data_wait, compute (forward/backward/step), checkpoint, evaluation, other (seconds)
+   */
+  time_split_s?: {
+    [k: string]: number | undefined;
+  }
 }
 /**
  * events.jsonl: why the run failed; followed by an `end` event with status failed.
@@ -462,6 +484,10 @@ export interface TrainingInfo {
   has_deepspeed_state: boolean;
   has_hf_model: boolean;
   slim: boolean;
+  /**
+   * The attention kernel the run used (model.attn_implementation as resolved by the engine).
+   */
+  attn_implementation?: (string | null);
   bytes: CheckpointBytes;
   hf_model_dtype?: ("fp32" | "bf16" | "fp16");
   exported_at?: string;

@@ -74,6 +74,20 @@ export const OPTIONS: readonly OptionInfo[] = [
     "default": false
   },
   {
+    "path": "model.attn_implementation",
+    "type": [
+      "string"
+    ],
+    "description": "Attention kernel of the backbone: auto (flash_attention_2 where the flash_attn package is installed and the GPU supports it, else sdpa), sdpa, flash_attention_2 (exit 2 before training when the package or a capable GPU is missing), or eager. The choice made is recorded in training_info.json.",
+    "enum": [
+      "auto",
+      "sdpa",
+      "flash_attention_2",
+      "eager"
+    ],
+    "default": "auto"
+  },
+  {
     "path": "loss.type",
     "type": [
       "string"
@@ -209,6 +223,27 @@ export const OPTIONS: readonly OptionInfo[] = [
     "minimum": 0
   },
   {
+    "path": "data.prefetch_factor",
+    "type": [
+      "integer"
+    ],
+    "description": "Micro-batches each DataLoader worker prepares ahead (used when data.num_workers > 0; workers persist across epochs).",
+    "default": 4,
+    "minimum": 1
+  },
+  {
+    "path": "data.batching",
+    "type": [
+      "string"
+    ],
+    "description": "How micro-batches are formed: padded (random order, each micro-batch padded to its longest sample) or length_grouped (samples of similar token counts share a micro-batch; seeded, deterministic, sharded across ranks, resumable). The padding fraction per epoch is reported.",
+    "enum": [
+      "padded",
+      "length_grouped"
+    ],
+    "default": "padded"
+  },
+  {
     "path": "training.output_dir",
     "type": [
       "string"
@@ -339,6 +374,15 @@ export const OPTIONS: readonly OptionInfo[] = [
       "integer"
     ],
     "description": "Log loss, lr, grad norm, throughput and memory every this many steps.",
+    "default": 10,
+    "minimum": 1
+  },
+  {
+    "path": "training.stop_check_steps",
+    "type": [
+      "integer"
+    ],
+    "description": "Every this many optimizer steps the ranks agree on a stop request (one collective); the last step and every checkpoint step check too.",
     "default": 10,
     "minimum": 1
   },

@@ -135,6 +135,7 @@ class TrainingInfo:
     has_deepspeed_state: bool
     has_hf_model: bool
     slim: bool = False
+    attn_implementation: str | None = None  # the kernel the run used (model.attn_implementation resolved)
     bytes: dict = field(default_factory=dict)
 
 

@@ -89,8 +89,12 @@ class ModelConfig:
     # Pass trust_remote_code=True to from_pretrained (only for checkpoints that ship their own modelling
     # code).
     trust_remote_code: bool
+    # Attention kernel of the backbone: auto (flash_attention_2 where the flash_attn package is installed and
+    # the GPU supports it, else sdpa), sdpa, flash_attention_2 (exit 2 before training when the package or a
+    # capable GPU is missing), or eager. The choice made is recorded in training_info.json.
+    attn_implementation: str
 
-    KEYS: ClassVar[tuple[str, ...]] = ("pretrained_name", "revision", "num_labels", "pooling", "freeze_vision_tower", "trust_remote_code")
+    KEYS: ClassVar[tuple[str, ...]] = ("pretrained_name", "revision", "num_labels", "pooling", "freeze_vision_tower", "trust_remote_code", "attn_implementation")
     OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
@@ -103,6 +107,7 @@ class ModelConfig:
             pooling=_scalar(d["pooling"], _join(path, "pooling"), str),
             freeze_vision_tower=_scalar(d["freeze_vision_tower"], _join(path, "freeze_vision_tower"), bool),
             trust_remote_code=_scalar(d["trust_remote_code"], _join(path, "trust_remote_code"), bool),
+            attn_implementation=_scalar(d["attn_implementation"], _join(path, "attn_implementation"), str),
         )
 
 
@@ -194,8 +199,15 @@ class DataConfig:
     on_bad_sample: str
     # DataLoader worker processes per rank.
     num_workers: int
+    # Micro-batches each DataLoader worker prepares ahead (used when data.num_workers > 0; workers persist
+    # across epochs).
+    prefetch_factor: int
+    # How micro-batches are formed: padded (random order, each micro-batch padded to its longest sample) or
+    # length_grouped (samples of similar token counts share a micro-batch; seeded, deterministic, sharded
+    # across ranks, resumable). The padding fraction per epoch is reported.
+    batching: str
 
-    KEYS: ClassVar[tuple[str, ...]] = ("dataset", "train_jsonl", "val_jsonl", "labels_file", "prompt", "image_min_pixels", "image_max_pixels", "on_bad_sample", "num_workers")
+    KEYS: ClassVar[tuple[str, ...]] = ("dataset", "train_jsonl", "val_jsonl", "labels_file", "prompt", "image_min_pixels", "image_max_pixels", "on_bad_sample", "num_workers", "prefetch_factor", "batching")
     OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
@@ -211,6 +223,8 @@ class DataConfig:
             image_max_pixels=_scalar(d["image_max_pixels"], _join(path, "image_max_pixels"), int),
             on_bad_sample=_scalar(d["on_bad_sample"], _join(path, "on_bad_sample"), str),
             num_workers=_scalar(d["num_workers"], _join(path, "num_workers"), int),
+            prefetch_factor=_scalar(d["prefetch_factor"], _join(path, "prefetch_factor"), int),
+            batching=_scalar(d["batching"], _join(path, "batching"), str),
         )
 
 
@@ -332,6 +346,9 @@ class TrainingConfig:
     seed: int
     # Log loss, lr, grad norm, throughput and memory every this many steps.
     logging_steps: int
+    # Every this many optimizer steps the ranks agree on a stop request (one collective); the last step and
+    # every checkpoint step check too.
+    stop_check_steps: int
     # Save a checkpoint every this many optimizer steps (and always at the end).
     save_steps: int
     # Run the partial evaluation every this many steps (standard mode only).
@@ -353,7 +370,7 @@ class TrainingConfig:
     # What each checkpoint holds and how many are kept.
     checkpoint: CheckpointConfig
 
-    KEYS: ClassVar[tuple[str, ...]] = ("output_dir", "epochs", "max_steps", "per_device_batch_size", "gradient_accumulation_steps", "lr", "weight_decay", "warmup_steps", "lr_scheduler", "max_grad_norm", "precision", "gradient_checkpointing", "seed", "logging_steps", "save_steps", "eval_steps", "skip_evaluation", "save_all_checkpoints", "save_total_limit", "resume_from_checkpoint", "best_model_tracking", "evaluation", "checkpoint")
+    KEYS: ClassVar[tuple[str, ...]] = ("output_dir", "epochs", "max_steps", "per_device_batch_size", "gradient_accumulation_steps", "lr", "weight_decay", "warmup_steps", "lr_scheduler", "max_grad_norm", "precision", "gradient_checkpointing", "seed", "logging_steps", "stop_check_steps", "save_steps", "eval_steps", "skip_evaluation", "save_all_checkpoints", "save_total_limit", "resume_from_checkpoint", "best_model_tracking", "evaluation", "checkpoint")
     OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
@@ -374,6 +391,7 @@ class TrainingConfig:
             gradient_checkpointing=_scalar(d["gradient_checkpointing"], _join(path, "gradient_checkpointing"), bool),
             seed=_scalar(d["seed"], _join(path, "seed"), int),
             logging_steps=_scalar(d["logging_steps"], _join(path, "logging_steps"), int),
+            stop_check_steps=_scalar(d["stop_check_steps"], _join(path, "stop_check_steps"), int),
             save_steps=_scalar(d["save_steps"], _join(path, "save_steps"), int),
             eval_steps=_scalar(d["eval_steps"], _join(path, "eval_steps"), int),
             skip_evaluation=_scalar(d["skip_evaluation"], _join(path, "skip_evaluation"), bool),

@@ -96,8 +96,10 @@ def build_classifier(
     trust_remote_code: bool = False,
     gradient_checkpointing: bool = False,
     seed: int | None = None,
+    attn_implementation: str | None = None,
 ) -> Qwen2_5_VLForImageClassification:
-    """Qwen2.5-VL weights from `pretrained` + a freshly initialised (seeded) linear head."""
+    """Qwen2.5-VL weights from `pretrained` + a freshly initialised (seeded) linear head.
+    `attn_implementation`: as resolved by attention.resolve_attn_implementation (None: transformers' default)."""
     check_model_folder(pretrained)
     if seed is not None:
         torch.manual_seed(seed)
@@ -113,6 +115,7 @@ def build_classifier(
         model, loading = Qwen2_5_VLForImageClassification.from_pretrained(
             str(pretrained), config=config, dtype=torch_dtype_for(precision), trust_remote_code=trust_remote_code,
             output_loading_info=True,
+            **({"attn_implementation": attn_implementation} if attn_implementation else {}),
         )
     missing = sorted(k for k in loading.get("missing_keys", []) if not k.startswith("score."))
     if missing:

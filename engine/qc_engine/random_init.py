@@ -13,8 +13,8 @@ of the offline tokenizer of tiny.py), that tokenizer, the real image processor a
 - with --no-save, DeepSpeed's save_checkpoint writes nothing (a 7B checkpoint with optimizer state is
   ~90 GB and its write would dominate a 20-step benchmark); the checkpoint folder and its
   training_info.json are still written, so the run completes as usual.
-The attention implementation comes from model.attn_implementation when the config has that key,
-else $QC_ATTN_IMPLEMENTATION, else transformers' default (sdpa).
+The attention implementation is $QC_ATTN_IMPLEMENTATION when set, else model.attn_implementation as
+train.py resolved it (qc_engine.attention).
 Never used by tasks/train.ts: bench/gpu_smoke.sh starts it.
 """
 
@@ -57,12 +57,14 @@ def is_random_init_folder(path: str | Path) -> bool:
     return (Path(path) / MARKER).is_file()
 
 
-def attn_implementation(model_cfg: dict | None = None) -> str | None:
-    return (model_cfg or {}).get("attn_implementation") or os.environ.get("QC_ATTN_IMPLEMENTATION") or None
+def attn_implementation_override() -> str | None:
+    """$QC_ATTN_IMPLEMENTATION forces a kernel for a benchmark (else the resolved model.attn_implementation)."""
+    return os.environ.get("QC_ATTN_IMPLEMENTATION") or None
 
 
 def build_random_classifier(pretrained, class_names, pooling="last_token", freeze_vision_tower=False,
-                            precision="fp32", trust_remote_code=False, gradient_checkpointing=False, seed=None):
+                            precision="fp32", trust_remote_code=False, gradient_checkpointing=False, seed=None,
+                            attn_implementation=None):
     """model.build_classifier's signature and result, with random weights built on this rank's device."""
     import torch
     from transformers import AutoConfig
@@ -78,8 +80,9 @@ def build_random_classifier(pretrained, class_names, pooling="last_token", freez
     config.label2id = {name: i for i, name in enumerate(class_names)}
     config.classifier_pooling = pooling
     kwargs = {"dtype": torch_dtype_for(precision)}
-    if attn_implementation():
-        kwargs["attn_implementation"] = attn_implementation()
+    chosen = attn_implementation_override() or attn_implementation
+    if chosen:
+        kwargs["attn_implementation"] = chosen
     on_gpu = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR", "") != "cpu"
     if on_gpu and not is_deepspeed_zero3_enabled():
         # Initialising 7B parameters on the CPU takes minutes; on the GPU, seconds.

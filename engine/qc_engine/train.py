@@ -38,6 +38,8 @@ from transformers import (get_constant_schedule_with_warmup, get_cosine_schedule
 from transformers.integrations import HfDeepSpeedConfig
 
 from . import dist as qd
+from .attention import resolve_attn_implementation
+from .batching import LengthGroupedSampler, PaddingMeter, image_token_counts
 from .checkpoint import (CheckpointManager, TrainingInfo, library_versions, list_checkpoints, load_checkpoint_weights,
                          read_json, remove_stale_tmp, select_resume_checkpoint)
 from .config import QwenClassifyConfig, load_resolved
@@ -101,15 +103,17 @@ class CheckedInput:
     train: LoadedSplit
     val: LoadedSplit | None
     resume: str | None
+    attn_implementation: str = "sdpa"
 
 
 @dataclass
 class LossWindow:
-    """Training loss and time since the last logged step."""
+    """Training loss (a device tensor: read once when logged) and time since the last logged step."""
 
-    loss: float = 0.0
+    loss: torch.Tensor | float = 0.0
     steps: int = 0
     seconds: float = 0.0
+    real_tokens: int = 0
 
 
 # ==================================================================== building blocks (also used by bench/)
@@ -168,23 +172,31 @@ def skip_single_rank_allreduce(engine, world: int, zero_stage: int) -> None:
         engine.enable_backward_allreduce = False
 
 
-def train_step(engine, optimizer, micro_batches, device, dtype, label_smoothing: float = 0.0):
+def train_step_on_device(engine, optimizer, micro_batches, device, dtype, label_smoothing: float = 0.0):
     """Forward/backward over the micro-batches of one optimizer step, then DeepSpeed's step.
 
-    Returns (mean loss on this rank, lr used, global grad norm or None). Also used by bench/.
+    Returns (mean loss on this rank as a 0-d device tensor, lr used, global grad norm or None): no
+    `.item()` here, so the host does not wait for the device; the caller reads the loss when it logs.
     """
     pixel_dtype = dtype if dtype != torch.float32 else None
-    loss_sum, lr = 0.0, float(optimizer.param_groups[0]["lr"])
+    loss_sum, lr = None, float(optimizer.param_groups[0]["lr"])
     for batch in micro_batches:
-        outputs = engine(**move_batch(batch, device, pixel_dtype), labels=batch["labels"].to(device),
+        outputs = engine(**move_batch(batch, device, pixel_dtype), labels=batch["labels"].to(device, non_blocking=True),
                          label_smoothing=label_smoothing)
         engine.backward(outputs.loss)
         if engine.is_gradient_accumulation_boundary():
             lr = float(optimizer.param_groups[0]["lr"])
         engine.step()
-        loss_sum += float(outputs.loss.detach().float().item())
+        loss = outputs.loss.detach().float()
+        loss_sum = loss if loss_sum is None else loss_sum + loss
     grad_norm = engine.get_global_grad_norm()
-    return loss_sum / len(micro_batches), lr, (float(grad_norm) if grad_norm is not None else None)
+    return loss_sum / len(micro_batches), lr, grad_norm
+
+
+def train_step(engine, optimizer, micro_batches, device, dtype, label_smoothing: float = 0.0):
+    """train_step_on_device with host floats (bench/ compares losses step by step)."""
+    loss, lr, grad_norm = train_step_on_device(engine, optimizer, micro_batches, device, dtype, label_smoothing)
+    return float(loss), lr, (float(grad_norm) if grad_norm is not None else None)
 
 
 def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_request: str | None,
@@ -192,6 +204,7 @@ def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_re
     """Rank 0, before any model is built: model folder, classes, data, batch geometry, resume target."""
     data, best = config.data, config.training.best_model_tracking
     check_model_folder(config.model.pretrained_name)
+    attn = resolve_attn_implementation(config.model.attn_implementation, layout.device)
     class_names = load_class_names(config)
     if track_best and best.metric not in SCALAR_METRICS:
         raise DataError(f"training.best_model_tracking.metric: {best.metric!r} is not one of "
@@ -212,7 +225,7 @@ def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_re
         if existing:
             raise BadInput(f"{out} already holds {existing[-1].path.name}; resume with --resume auto "
                            "(training.resume_from_checkpoint: auto) or choose another training.output_dir")
-    return CheckedInput(class_names, train_split, val_split, str(resume.path) if resume else None)
+    return CheckedInput(class_names, train_split, val_split, str(resume.path) if resume else None, attn)
 
 
 # ==================================================================== the recipe
@@ -237,6 +250,7 @@ class TrainRecipe:
         self.setup_distributed()
         self.open_event_log()
         checked = self.check_input_on_rank0()
+        self.attn_implementation = checked.attn_implementation
         self.setup_model(checked.class_names)
         self.setup_data(checked)
         self.setup_engine()
@@ -325,7 +339,8 @@ class TrainRecipe:
             model_cfg.pretrained_name, class_names, pooling=model_cfg.pooling,
             freeze_vision_tower=model_cfg.freeze_vision_tower, precision=layout.precision,
             trust_remote_code=model_cfg.trust_remote_code,
-            gradient_checkpointing=self.config.training.gradient_checkpointing, seed=self.config.training.seed)
+            gradient_checkpointing=self.config.training.gradient_checkpointing, seed=self.config.training.seed,
+            attn_implementation=self.attn_implementation)
         self.tokenizer, self.image_processor = load_processing(
             model_cfg.pretrained_name, data_cfg.image_min_pixels, data_cfg.image_max_pixels, model_cfg.trust_remote_code)
 
@@ -347,6 +362,27 @@ class TrainRecipe:
                             else max(1, math.ceil(train_cfg.epochs * self.steps_per_epoch)))
         loss = self.config.loss
         self.label_smoothing = loss.smoothing if loss.type == "label_smoothing" else 0.0
+        self.sampler = self.build_sampler()
+        self.loader = self.build_loader(self.sampler)
+        self.padding_epoch, self.padding_run = PaddingMeter(), PaddingMeter()
+        self.times = {"data_wait": 0.0, "compute": 0.0, "checkpoint": 0.0, "evaluation": 0.0}
+
+    def build_sampler(self):
+        """data.batching: padded (seeded shuffle) or length_grouped (similar token counts per micro-batch)."""
+        layout, seed = self.layout, self.config.training.seed
+        if self.config.data.batching == "length_grouped":
+            lengths = image_token_counts([s.image for s in self.train_split.samples], self.image_processor)
+            return LengthGroupedSampler(lengths, layout.world, layout.rank, layout.micro_bs, seed)
+        return ResumableDistributedSampler(self.train_set, layout.world, layout.rank, seed=seed)
+
+    def build_loader(self, sampler) -> DataLoader:
+        """One DataLoader for the run: its workers persist across epochs (the sampler's epoch and start
+        index are read each time an epoch's iterator is made); pinned host memory on the GPU."""
+        data = self.config.data
+        workers = {"persistent_workers": True, "prefetch_factor": data.prefetch_factor} if data.num_workers > 0 else {}
+        return DataLoader(self.train_set, batch_size=self.layout.micro_bs, sampler=sampler, collate_fn=self.collator,
+                          num_workers=data.num_workers, drop_last=True, pin_memory=self.layout.device.type == "cuda",
+                          **workers)
 
     def eval_identities(self) -> tuple[dict, str | None]:
         """Rank 0: evaluation-set identities for eval_results.json, the scheme of qc_engine.evaluate: key
@@ -414,24 +450,32 @@ class TrainRecipe:
 
     def train(self) -> None:
         state, layout = self.state, self.layout
-        sampler = ResumableDistributedSampler(self.train_set, layout.world, layout.rank, seed=self.config.training.seed)
         self.engine.train()
         window = LossWindow()
         self.events.line(f"setup took {time.time() - self.t_start:.1f}s")
+        self.t_loop = time.time()
         while state.step < self.total_steps:
-            batches = iter(self.epoch_loader(sampler))
+            batches = self.epoch_loader()
             step_in_epoch = state.step % self.steps_per_epoch
             for _ in range(min(self.steps_per_epoch - step_in_epoch, self.total_steps - state.step)):
                 t_step = time.time()
                 micro_batches = [next(batches) for _ in range(layout.grad_accum)]
-                step_loss, state.last_lr, state.last_grad_norm = train_step(
+                t_data = time.time()
+                for batch in micro_batches:  # host tensors: counting costs no device sync
+                    self.padding_epoch.add(batch["attention_mask"])
+                    self.padding_run.add(batch["attention_mask"])
+                    window.real_tokens += int(batch["attention_mask"].sum())
+                step_loss, state.last_lr, state.last_grad_norm = train_step_on_device(
                     self.engine, self.optimizer, micro_batches, layout.device, layout.dtype, self.label_smoothing)
                 state.step += 1
                 state.samples_seen += layout.global_batch
-                state.loss_sum_since_save += step_loss
+                state.loss_sum_since_save = state.loss_sum_since_save + step_loss
                 state.steps_since_save += 1
-                window.loss += step_loss
+                window.loss = window.loss + step_loss
                 window.steps += 1
+                # compute time is measured up to the next host sync (logging), so it includes queued device work
+                self.times["data_wait"] += t_data - t_step
+                self.times["compute"] += time.time() - t_data
                 window.seconds += time.time() - t_step
                 if state.step % self.config.training.logging_steps == 0 or state.step == self.total_steps:
                     self.log_step(window)
@@ -440,22 +484,30 @@ class TrainRecipe:
         if state.step not in self.ckpt.saved_steps:  # e.g. resumed from the final checkpoint
             self.save_checkpoint(is_final=True)
 
-    def epoch_loader(self, sampler: ResumableDistributedSampler) -> DataLoader:
-        """The rest of the current epoch, from the first sample not yet trained on (resume-exact)."""
+    def epoch_loader(self):
+        """An iterator over the rest of the current epoch, from the first sample not yet trained on (resume-exact)."""
         layout = self.layout
-        sampler.set_epoch(self.state.step // self.steps_per_epoch)
-        sampler.set_start_index((self.state.step % self.steps_per_epoch) * layout.grad_accum * layout.micro_bs)
-        return DataLoader(self.train_set, batch_size=layout.micro_bs, sampler=sampler, collate_fn=self.collator,
-                          num_workers=self.config.data.num_workers, drop_last=True, persistent_workers=False)
+        if self.state.step % self.steps_per_epoch == 0:
+            self.padding_epoch = PaddingMeter()
+        self.sampler.set_epoch(self.state.step // self.steps_per_epoch)
+        self.sampler.set_start_index((self.state.step % self.steps_per_epoch) * layout.grad_accum * layout.micro_bs)
+        return iter(self.loader)
 
     def after_step(self) -> None:
         """Partial evaluation, a stop request (saved, then exit 130), the periodic checkpoint."""
         state, train_cfg = self.state, self.config.training
         if self.partial_eval and state.step % train_cfg.eval_steps == 0:
             self.partial_eval_now()
-        # the stop file on rank 0, signals on every rank: agreed by all ranks
+        # the stop file on rank 0, signals on every rank: agreed by all ranks every stop_check_steps steps
+        # and on steps that may save anyway (a collective is a host sync); one process needs no agreement
+        saving = state.step % train_cfg.save_steps == 0 or state.step == self.total_steps
         stop_local = state.stop_signal or (qd.is_main() and (self.out / ".stop_requested").exists())
-        if qd.all_reduce_max_flag(stop_local, self.layout.device):
+        if self.layout.world == 1:
+            stop = stop_local
+        else:
+            check = saving or state.step % train_cfg.stop_check_steps == 0
+            stop = check and qd.all_reduce_max_flag(stop_local, self.layout.device)
+        if stop:
             self.events.line(f"stop requested: saving checkpoint-{state.step} and exiting")
             self.save_checkpoint(is_final=state.step == self.total_steps)
             raise StopRequested()
@@ -464,19 +516,29 @@ class TrainRecipe:
 
     def log_step(self, window: LossWindow) -> None:
         state, events, device = self.state, self.events, self.layout.device
-        loss = qd.all_reduce_mean(window.loss / window.steps, device)
+        # the one host read of the window's losses (and of the grad norm)
+        loss = qd.all_reduce_mean(float(window.loss) / window.steps, device)
+        if state.last_grad_norm is not None:
+            state.last_grad_norm = float(state.last_grad_norm)
         samples_per_s = window.steps * self.layout.global_batch / max(window.seconds, 1e-9)
+        tokens_per_s = window.real_tokens * self.layout.world / max(window.seconds, 1e-9)  # rank 0's count x world
         mem, mem_kind = memory_now(device)
         epoch = state.step / self.steps_per_epoch
+        extra = {}
+        if state.step % self.steps_per_epoch == 0:
+            extra["epoch_padding_fraction"] = self.padding_epoch.fraction
         events.emit("step", step=state.step, total_steps=self.total_steps, epoch=epoch, loss=loss,
                     lr=state.last_lr, grad_norm=state.last_grad_norm, samples_per_s=samples_per_s,
-                    memory_bytes=mem, memory_kind=mem_kind)
+                    memory_bytes=mem, memory_kind=mem_kind, tokens_per_s=tokens_per_s,
+                    padding_fraction=self.padding_epoch.fraction, **extra)
         events.scalars({"train/loss": loss, "train/lr": state.last_lr, "train/grad_norm": state.last_grad_norm,
-                        "train/samples_per_s": samples_per_s, "train/epoch": epoch, "train/memory_bytes": mem},
+                        "train/samples_per_s": samples_per_s, "train/epoch": epoch, "train/memory_bytes": mem,
+                        "train/tokens_per_s": tokens_per_s, "train/padding_fraction": self.padding_epoch.fraction},
                        state.step)
         gn = f"{state.last_grad_norm:.3f}" if state.last_grad_norm is not None else "n/a"
         events.line(f"step {state.step}/{self.total_steps} | epoch {epoch:.2f} | loss {loss:.4f} | "
-                    f"lr {state.last_lr:.2e} | grad_norm {gn} | {samples_per_s:.1f} samples/s | "
+                    f"lr {state.last_lr:.2e} | grad_norm {gn} | {samples_per_s:.1f} samples/s | {tokens_per_s:.0f} tokens/s | "
+                    f"padding {self.padding_epoch.fraction:.1%} | "
                     f"mem {mem / 2**30:.1f} GiB")
 
     # ---------------------------------------------------------------- evaluation
@@ -490,6 +552,7 @@ class TrainRecipe:
             self.engine, self.val_set, indices, self.collator, self.eval_bs, self.layout.device, self.class_names,
             dtype=dtype if dtype != torch.float32 else None, num_workers=self.config.data.num_workers)
         metrics["labels"] = list(self.class_names)
+        self.times["evaluation"] += time.time() - t0
         return metrics, (logits, labels, idx), round(time.time() - t0, 3)
 
     def record_eval(self, ckpt_dir: Path, split: str, metrics: dict, step: int, seconds, weights: str,
@@ -560,20 +623,21 @@ class TrainRecipe:
         state, layout = self.state, self.layout
         return TrainingInfo(
             step=step, epoch=step / self.steps_per_epoch, samples_seen=state.samples_seen,
-            train_loss=state.loss_sum_since_save / max(1, state.steps_since_save), lr=state.last_lr,
-            grad_norm=state.last_grad_norm, eval_metrics=scalar_metrics(metrics) if metrics else None,
+            train_loss=float(state.loss_sum_since_save) / max(1, state.steps_since_save), lr=state.last_lr,
+            grad_norm=float(state.last_grad_norm) if state.last_grad_norm is not None else None, eval_metrics=scalar_metrics(metrics) if metrics else None,
             metric_name=self.config.training.best_model_tracking.metric if self.track_best else None,
             is_final=is_final, is_best=is_best, wall_time_s=time.time() - self.t_start, world_size=layout.world,
             zero_stage=layout.zero_stage, precision=layout.precision, config_hash=self.config_hash,
             num_labels=len(self.class_names), id2label={str(i): n for i, n in enumerate(self.class_names)},
             versions=library_versions(), created_at=datetime.now(timezone.utc).isoformat(),
-            has_deepspeed_state=True, has_hf_model=self.ckpt.with_hf_model)
+            has_deepspeed_state=True, has_hf_model=self.ckpt.with_hf_model,
+            attn_implementation=self.attn_implementation)
 
     def save_checkpoint(self, is_final: bool) -> None:
         state, step = self.state, self.state.step
         if step in self.ckpt.saved_steps:
             return
-        t0 = time.time()
+        t0, eval_before = time.time(), self.times["evaluation"]
         metrics, is_best = self.metrics_for_save(step)
         metric = self.config.training.best_model_tracking.metric
 
@@ -587,6 +651,7 @@ class TrainRecipe:
                                            add_eval_record, best)
         state.loss_sum_since_save, state.steps_since_save = 0.0, 0
         seconds = time.time() - t0
+        self.times["checkpoint"] += seconds - (self.times["evaluation"] - eval_before)
         self.events.emit("checkpoint", step=step, path=str(path), bytes=total_bytes, seconds=seconds,
                          is_final=is_final, is_best=is_best,
                          metric=(float(metrics[metric]) if (self.track_best and metrics) else None))
@@ -598,11 +663,23 @@ class TrainRecipe:
     def finish(self) -> None:
         state, best = self.state, self.config.training.best_model_tracking
         passes = qd.all_reduce_sum_int(eval_forward_passes(), self.layout.device)
+        split = self.time_split()
         self.events.emit("end", status="completed", step=state.step, best_checkpoint=state.best_checkpoint,
-                         exit_code=EXIT_OK, eval_forward_passes=passes, wall_time_s=time.time() - self.t_start)
+                         exit_code=EXIT_OK, eval_forward_passes=passes, wall_time_s=time.time() - self.t_start,
+                         padding_fraction=self.padding_run.fraction, time_split_s=split)
+        self.events.line("time split: " + ", ".join(f"{k} {v:.1f}s" for k, v in split.items())
+                         + f"; padding {self.padding_run.fraction:.1%} of training tokens ({self.config.data.batching})")
         self.events.line(f"done: {state.step} steps in {time.time() - self.t_start:.1f}s"
                          + (f"; best {state.best_checkpoint} ({best.metric} {state.best_metric_value:.4f})"
                             if state.best_checkpoint else ""))
+
+    def time_split(self) -> dict:
+        """Rank 0's wall time: setup, data wait, compute (forward/backward/step), checkpoint saves, evaluation,
+        and the rest (logging, collectives); the parts sum to wall_time_s."""
+        now = time.time()
+        split = {"setup": getattr(self, "t_loop", now) - self.t_start, **{k: v for k, v in self.times.items()}}
+        split["other"] = max(0.0, (now - self.t_start) - sum(split.values()))
+        return {k: round(v, 3) for k, v in split.items()}
 
     def report_stopped(self, code: int) -> None:
         if self.events is None:

@@ -1,0 +1,226 @@
+"""data.batching (length_grouped vs padded), model.attn_implementation, and the host-sync-free train step."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from qc_engine.attention import resolve_attn_implementation
+from qc_engine.batching import LengthGroupedSampler, PaddingMeter, image_token_counts
+from qc_engine.errors import BadInput
+
+CPU = torch.device("cpu")
+
+
+# ---------------------------------------------------------------- attention kernel
+
+def test_auto_picks_flash_only_when_installed_and_the_gpu_supports_it():
+    assert resolve_attn_implementation("auto", CPU, installed=True, gpu_ok=True) == "flash_attention_2"
+    assert resolve_attn_implementation("auto", CPU, installed=False, gpu_ok=True) == "sdpa"
+    assert resolve_attn_implementation("auto", CPU, installed=True, gpu_ok=False) == "sdpa"
+    assert resolve_attn_implementation("eager", CPU, installed=False, gpu_ok=False) == "eager"
+    assert resolve_attn_implementation("sdpa", CPU, installed=False, gpu_ok=False) == "sdpa"
+
+
+def test_flash_attention_without_package_or_gpu_is_bad_input_naming_the_key():
+    with pytest.raises(BadInput, match="model.attn_implementation: flash_attention_2 .*flash_attn package") as exc:
+        resolve_attn_implementation("flash_attention_2", CPU, installed=False, gpu_ok=True)
+    assert "requirements-gpu.txt" in exc.value.hint
+    with pytest.raises(BadInput, match="needs a CUDA GPU .* device is cpu"):
+        resolve_attn_implementation("flash_attention_2", CPU, installed=True)  # the real GPU probe on a CPU
+
+
+# ---------------------------------------------------------------- the sampler
+
+def plan(lengths, world, micro_bs, seed=0, epoch=0, start=0):
+    out = []
+    for rank in range(world):
+        s = LengthGroupedSampler(lengths, world, rank, micro_bs, seed)
+        s.set_epoch(epoch)
+        s.set_start_index(start)
+        out.append(list(s))
+    return out
+
+
+def padding_of(batches, lengths):
+    real = sum(lengths[i] for b in batches for i in b)
+    total = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    return 1 - real / total
+
+
+def test_length_grouped_is_seeded_sharded_resumable_and_pads_less():
+    rng = np.random.default_rng(0)
+    lengths = [int(x) for x in rng.integers(4, 260, size=1000)]
+    world, mb = 2, 4
+    a, b = plan(lengths, world, mb), plan(lengths, world, mb)
+    assert a == b  # deterministic
+    assert plan(lengths, world, mb, epoch=1) != a  # reshuffled per epoch
+    assert plan(lengths, world, mb, seed=1) != a
+    flat = a[0] + a[1]
+    assert len(a[0]) == len(a[1]) == (1000 // (world * mb)) * mb and len(set(flat)) == len(flat)  # disjoint shards
+    assert plan(lengths, world, mb, start=12)[1] == a[1][12:]  # resume mid-epoch: the same suffix
+    grouped = [a[0][k:k + mb] for k in range(0, len(a[0]), mb)]
+    g = torch.Generator().manual_seed(0)
+    shuffled = torch.randperm(1000, generator=g).tolist()[:len(a[0])]
+    random_batches = [shuffled[k:k + mb] for k in range(0, len(shuffled), mb)]
+    grouped_pad, random_pad = padding_of(grouped, lengths), padding_of(random_batches, lengths)
+    print(f"padding: length_grouped {grouped_pad:.3f}, random {random_pad:.3f}")
+    assert grouped_pad < 0.05 < 0.3 < random_pad
+    # lengths do not rise through the epoch (the global micro-steps are shuffled)
+    firsts = [lengths[bt[0]] for bt in grouped]
+    assert firsts != sorted(firsts)
+
+
+def test_padding_meter_counts_mask_zeros():
+    meter = PaddingMeter()
+    meter.add(torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]]))
+    assert meter.fraction == pytest.approx(3 / 8)
+
+
+# ---------------------------------------------------------------- on the tiny model, images of different sizes
+
+SIZES = [(28, 28), (56, 28), (84, 56), (28, 112), (112, 112), (56, 56), (140, 84), (28, 56)]
+
+
+@pytest.fixture(scope="module")
+def varied_images(tmp_path_factory):
+    root = tmp_path_factory.mktemp("varied")
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (w, h) in enumerate(SIZES):
+        path = root / f"img{i}.png"
+        Image.fromarray(rng.integers(0, 255, size=(h, w, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    return paths
+
+
+def test_token_counts_match_the_collator_and_grouped_logits_equal_padded(tiny_model_dir, varied_images):
+    from qc_engine.data import ClassifierCollator, ImageClassificationDataset, Sample
+    from qc_engine.eval_loop import move_batch
+    from qc_engine.model import build_classifier, load_processing
+
+    tokenizer, processor = load_processing(tiny_model_dir, 784, 28 * 28 * 25)
+    collator = ClassifierCollator(tokenizer, processor, "What digit?")
+    dataset = ImageClassificationDataset([Sample(p, i % 10, i + 1) for i, p in enumerate(varied_images)])
+    counts = image_token_counts(varied_images, processor)
+    grids = collator([dataset[i] for i in range(len(dataset))])["image_grid_thw"]
+    assert counts == [int(g.prod()) // 4 for g in grids]
+    assert len(set(counts)) >= 4  # the images really cost different numbers of tokens
+
+    model = build_classifier(tiny_model_dir, [str(i) for i in range(10)], seed=0, attn_implementation="sdpa").eval()
+
+    def logits_by_index(batches):
+        out = {}
+        for batch in batches:
+            coll = collator([dataset[i] for i in batch])
+            with torch.no_grad():
+                res = model(**move_batch(coll, CPU), labels=coll["labels"])
+            for row, i in enumerate(batch):
+                out[i] = res.logits[row]
+        return out
+
+    padded = [[0, 4, 1, 6], [2, 7, 3, 5]]  # mixed sizes: much padding
+    sampler = LengthGroupedSampler(counts, 1, 0, 4, seed=0)
+    order = list(sampler)
+    grouped = [order[:4], order[4:]]
+    meter_p, meter_g = PaddingMeter(), PaddingMeter()
+    for batches, meter in ((padded, meter_p), (grouped, meter_g)):
+        for b in batches:
+            meter.add(collator([dataset[i] for i in b])["attention_mask"])
+    assert meter_g.fraction < meter_p.fraction
+    a, b = logits_by_index(padded), logits_by_index(grouped)
+    diff = max(float((a[i] - b[i]).abs().max()) for i in a)
+    print(f"max |logit(grouped) - logit(padded)| = {diff:.2e}; padding {meter_g.fraction:.3f} vs {meter_p.fraction:.3f}")
+    assert diff < 1e-4
+    # and the loss of one sample alone equals its loss inside a padded batch
+    alone = logits_by_index([[4]])[4]
+    assert torch.allclose(alone, a[4], atol=1e-4)
+
+
+# ---------------------------------------------------------------- no host sync per micro-batch
+
+class CountingTensor(torch.Tensor):
+    """Counts host reads (.item(), float(), bool(), .tolist(), .cpu())."""
+    reads = 0
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if name in ("item", "__float__", "__bool__", "tolist", "cpu", "__int__"):
+            CountingTensor.reads += 1
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def test_train_step_reads_nothing_from_the_device_until_logged():
+    from types import SimpleNamespace
+
+    from qc_engine.train import train_step_on_device
+
+    class FakeEngine:
+        steps = 0
+
+        def __call__(self, **kwargs):
+            return SimpleNamespace(loss=torch.tensor(0.5).as_subclass(CountingTensor) * (1 + self.steps))
+
+        def backward(self, loss):
+            pass
+
+        def is_gradient_accumulation_boundary(self):
+            return False
+
+        def step(self):
+            self.steps += 1
+
+        def get_global_grad_norm(self):
+            return None
+
+    batch = {"input_ids": torch.zeros(2, 3, dtype=torch.long), "attention_mask": torch.ones(2, 3, dtype=torch.long),
+             "labels": torch.zeros(2, dtype=torch.long), "indices": torch.arange(2)}
+    optimizer = SimpleNamespace(param_groups=[{"lr": 0.1}])
+    CountingTensor.reads = 0
+    loss, lr, _ = train_step_on_device(FakeEngine(), optimizer, [batch] * 4, CPU, torch.float32)
+    assert CountingTensor.reads == 0
+    assert float(loss) == pytest.approx((0.5 + 1.0 + 1.5 + 2.0) / 4) and CountingTensor.reads == 1
+
+
+# ---------------------------------------------------------------- through the engine
+
+@pytest.mark.slow
+def test_length_grouped_run_reports_padding_time_split_and_kernel(make_config):
+    import json
+
+    from helpers import read_events, run_engine_direct
+
+    config = make_config({"data": {"batching": "length_grouped", "image_max_pixels": 28 * 28 * 16},
+                          "training": {"skip_evaluation": True, "max_steps": 8, "save_steps": 8,
+                                       "logging_steps": 4, "stop_check_steps": 3}})
+    out = Path(config["training"]["output_dir"])
+    result = run_engine_direct(config, out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = read_events(out)  # schema-checked
+    steps = [e for e in events if e["event"] == "step"]
+    assert all(0 <= e["padding_fraction"] <= 1 and e["tokens_per_s"] > 0 for e in steps)
+    assert [e["step"] for e in steps if "epoch_padding_fraction" in e] == [8]  # 8 steps an epoch
+    end = events[-1]
+    split = end["time_split_s"]
+    assert set(split) == {"setup", "data_wait", "compute", "checkpoint", "evaluation", "other"}
+    assert split["compute"] > 0 and split["checkpoint"] > 0
+    assert sum(split.values()) == pytest.approx(end["wall_time_s"], rel=0.05)
+    assert 0 <= end["padding_fraction"] < 1
+    info = json.loads((out / "checkpoint-8" / "training_info.json").read_text())
+    assert info["attn_implementation"] == "sdpa"  # auto on a CPU
+    assert "time split:" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_flash_attention_on_a_cpu_exits_2_before_training(make_config):
+    from helpers import run_engine_direct
+
+    config = make_config({"model": {"attn_implementation": "flash_attention_2"},
+                          "training": {"skip_evaluation": True}})
+    result = run_engine_direct(config, Path(config["training"]["output_dir"]))
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "model.attn_implementation: flash_attention_2" in result.stderr
+    assert not list(Path(config["training"]["output_dir"]).glob("checkpoint-*"))
