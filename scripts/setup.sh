@@ -41,4 +41,20 @@ if [ "$(cat .venv/.qc-installed 2>/dev/null)" != "$py_hash" ]; then
   .venv/bin/pip install -q --disable-pip-version-check --no-build-isolation -r engine/requirements-deepspeed.txt
   echo "$py_hash" > .venv/.qc-installed
 fi
+# --- GPU extras ------------------------------------------------------------------------------
+# Only where a GPU is present; a failed flash-attn build is not fatal: model.attn_implementation
+# auto then runs sdpa (flash_attention_2 asked for explicitly is refused before launch).
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  gpu_hash=$(hash_of engine/requirements-gpu.txt)
+  if [ "$(cat .venv/.qc-gpu-installed 2>/dev/null)" != "$gpu_hash" ]; then
+    say "GPU found: installing engine/requirements-gpu.txt (flash-attn builds from source; needs nvcc)"
+    if MAX_JOBS=${MAX_JOBS:-4} .venv/bin/pip install -q --disable-pip-version-check --no-build-isolation -r engine/requirements-gpu.txt; then
+      echo "$gpu_hash" > .venv/.qc-gpu-installed
+    else
+      say "warning: installing engine/requirements-gpu.txt failed (no nvcc?); continuing: attention runs sdpa"
+    fi
+  fi
+else
+  say "no GPU (nvidia-smi not found): skipping engine/requirements-gpu.txt"
+fi
 say "ready: bun $(node_modules/.bin/bun --version), $(.venv/bin/python -c 'import torch, transformers, deepspeed; print(f"torch {torch.__version__}, transformers {transformers.__version__}, deepspeed {deepspeed.__version__}")' 2>/dev/null)"

@@ -12,6 +12,7 @@ function frontMatter(card: string): Record<string, any> {
 const info = {
   step: 800, epoch: 2, train_loss: 0.31, is_final: true, is_best: true, world_size: 4, zero_stage: 3, precision: "bf16",
   num_labels: 3, id2label: { "0": "apple", "1": "banana", "2": "cherry" }, config_hash: "h",
+  attn_implementation: "flash_attention_2",
 } as unknown as TrainingInfo;
 
 const resolved: ResolvedConfigFile = {
@@ -55,6 +56,13 @@ describe("renderModelCard", () => {
     expect(byName["Macro F1"].value).toBe(0.9051);
     expect(byName["Macro F1"].args).toEqual({ average: "macro" });
     expect(byName["Top-5 Accuracy"].value).toBe(0.987);
+  });
+
+  test("settings name the attention kernel the run used (training_info.json) and the batching", () => {
+    const body = renderModelCard(params());
+    expect(body).toMatch(/Attention kernel[^\n]*flash_attention_2/);
+    const cfg = { ...resolved, config: { ...resolved.config, data: { ...resolved.config.data, batching: "length_grouped" } } } as ResolvedConfigFile;
+    expect(renderModelCard(params({ resolved: cfg }))).toMatch(/Batching[^\n]*length_grouped/);
   });
 
   test("body: results table, settings, override report, labels, load snippet with revision", () => {

@@ -202,6 +202,8 @@ function settingsRows(p: ModelCardParams): [string, string][] {
   add("Gradient checkpointing", t.gradient_checkpointing);
   add("Vision tower frozen", c.model?.freeze_vision_tower);
   add("Pooling", c.model?.pooling);
+  add("Attention kernel", info?.attn_implementation ?? c.model?.attn_implementation);
+  add("Batching", c.data?.batching);
   add("Loss", c.loss?.type === "label_smoothing" ? `label smoothing ${c.loss.smoothing}` : c.loss?.type);
   add("Image pixels", c.data?.image_min_pixels ? `${c.data.image_min_pixels} – ${c.data.image_max_pixels}` : undefined);
   add("Prompt", c.data?.prompt);

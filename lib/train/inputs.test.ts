@@ -4,7 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { configForTest } from "../data/fixtures.ts";
 import { UserError } from "../util/errors.ts";
-import { checkModelSource, checkRunInputs, findInputProblems } from "./inputs.ts";
+import { projectPython } from "../util/python.ts";
+import { checkAttention, checkModelSource, checkRunInputs, findInputProblems, probeAttention } from "./inputs.ts";
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -97,4 +98,41 @@ test("output_dir: a file in its place, an unwritable parent, another config's ch
     expect(r.problems.map((p) => p.message)).toEqual([`${locked} is not writable, so ${join(locked, "run")} cannot be written`]);
   }
   expect(checkRunInputs({ config: c, outputDir: join(root, "fresh"), configHash: "h", sourceFile: null }).state).toBe("new");
+});
+
+test("model.attn_implementation flash_attention_2 without the package or a GPU: refused before launch (exit 2)", () => {
+  const d = tmp();
+  let probes = 0;
+  const probe = (found: { flashAttn: boolean; cudaCapable: boolean }) => () => (probes++, found);
+  expect(checkAttention({ requested: "auto", probe: probe({ flashAttn: false, cudaCapable: false }) })).toBeNull();
+  expect(checkAttention({ requested: "sdpa", probe: probe({ flashAttn: false, cudaCapable: false }) })).toBeNull();
+  expect(probes).toBe(0); // probed only when flash_attention_2 is asked for
+  expect(checkAttention({ requested: "flash_attention_2", probe: probe({ flashAttn: true, cudaCapable: true }) })).toBeNull();
+  expect(checkAttention({ requested: "flash_attention_2", probe: () => null })).toBeNull(); // no answer: the engine checks
+  const noPkg = checkAttention({ requested: "flash_attention_2", probe: probe({ flashAttn: false, cudaCapable: true }) });
+  expect(noPkg?.key).toBe("model.attn_implementation");
+  expect(noPkg?.message).toContain("no flash_attn package");
+  expect(noPkg?.fix).toContain("requirements-gpu.txt");
+  const noGpu = checkAttention({ requested: "flash_attention_2", probe: probe({ flashAttn: true, cudaCapable: false }) });
+  expect(noGpu?.message).toContain("compute capability >= 8.0");
+
+  const c = config(d, { demo: { build_tiny_model: true, build_digits_dataset: true } }); // inputs otherwise fine
+  c.model.attn_implementation = "flash_attention_2";
+  let err: unknown;
+  try {
+    checkRunInputs({ config: c, outputDir: join(d, "out"), configHash: "h", sourceFile: null, probeAttention: probe({ flashAttn: false, cudaCapable: false }) });
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(UserError);
+  expect((err as UserError).exitCode).toBe(2);
+  expect((err as UserError).message).toContain("model.attn_implementation: flash_attention_2 asked for");
+});
+
+test("probeAttention asks the engine's Python and answers booleans (null for a Python that does not run)", () => {
+  const found = probeAttention(projectPython());
+  expect(found).not.toBeNull();
+  expect(typeof found!.flashAttn).toBe("boolean");
+  expect(typeof found!.cudaCapable).toBe("boolean");
+  expect(probeAttention("/nonexistent/python")).toBeNull();
 });

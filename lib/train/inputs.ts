@@ -1,6 +1,7 @@
 // Stage 1 of a launch, "resolve and check": every input the run reads (model, data, labels) and
 // the output_dir, checked before anything is written or started, and reported together: a new user
 // sees every missing file at once instead of one per torchrun start.
+import { spawnSync } from "node:child_process";
 import { accessSync, constants, existsSync, readFileSync, statSync } from "node:fs";
 import { dirname, isAbsolute } from "node:path";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
@@ -45,6 +46,39 @@ function checkDataFile(key: string, path: string, made: string): InputProblem | 
   return { key, message: `${path} does not exist`, fix: `create it (${made}) or set ${key} to an existing file` };
 }
 
+/** What the engine's Python can run: the flash_attn package, a CUDA GPU of compute capability >= 8. */
+export interface AttentionProbe {
+  flashAttn: boolean;
+  cudaCapable: boolean;
+}
+
+const PROBE_CODE = [
+  "import importlib.util, json, torch",
+  "ok = torch.cuda.is_available() and torch.cuda.get_device_capability(0)[0] >= 8",
+  "print(json.dumps({'flashAttn': importlib.util.find_spec('flash_attn') is not None, 'cudaCapable': bool(ok)}))",
+].join("\n");
+
+/** Asks `python` (a few seconds: it imports torch); null when it cannot answer (the engine checks again). */
+export function probeAttention(python: string): AttentionProbe | null {
+  const r = spawnSync(python, ["-c", PROBE_CODE], { encoding: "utf8", timeout: 60_000 });
+  try {
+    return r.status === 0 ? (JSON.parse(r.stdout.trim().split("\n").pop() ?? "") as AttentionProbe) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** model.attn_implementation: flash_attention_2 needs the package and a capable GPU (probed only when asked for). */
+export function checkAttention(p: { requested?: string; probe: () => AttentionProbe | null }): InputProblem | null {
+  if (p.requested !== "flash_attention_2") return null;
+  const found = p.probe();
+  if (found === null) return null;
+  const key = "model.attn_implementation";
+  if (!found.flashAttn) return { key, message: "flash_attention_2 asked for, but the engine's Python has no flash_attn package", fix: `install engine/requirements-gpu.txt on a GPU machine (scripts/setup.sh does), or set ${key}: auto (sdpa where flash-attn is missing)` };
+  if (!found.cudaCapable) return { key, message: "flash_attention_2 needs a CUDA GPU of compute capability >= 8.0; none is visible", fix: `set ${key}: auto or sdpa` };
+  return null;
+}
+
 /** Refusals about output_dir: a file in its place, an unwritable parent, another config's checkpoints. */
 function checkOutputDirInput(p: { outputDir: string; configHash: string; resume?: boolean; overwrite?: boolean }): { problems: InputProblem[]; previous: OutputDirState | null } {
   const key = "training.output_dir";
@@ -73,6 +107,8 @@ export function findInputProblems(p: {
   configHash: string;
   resume?: boolean;
   overwrite?: boolean;
+  /** Probe of the engine's Python for model.attn_implementation (default: none, nothing probed). */
+  probeAttention?: () => AttentionProbe | null;
 }): { problems: InputProblem[]; previous: OutputDirState | null } {
   const { config } = p;
   const d = config.data;
@@ -83,6 +119,7 @@ export function findInputProblems(p: {
     dataGenerated ? null : checkDataFile("data.train_jsonl", d.train_jsonl, made),
     dataGenerated ? null : checkDataFile("data.val_jsonl", d.val_jsonl, made),
     dataGenerated || !d.labels_file ? null : checkDataFile("data.labels_file", d.labels_file, made),
+    p.probeAttention ? checkAttention({ requested: config.model.attn_implementation, probe: p.probeAttention }) : null,
   ].filter((x): x is InputProblem => x !== null);
   const out = checkOutputDirInput(p);
   return { problems: [...problems, ...out.problems], previous: out.previous };
@@ -117,8 +154,13 @@ export function checkRunInputs(p: {
   sourceFile: string | null;
   resume?: boolean;
   overwrite?: boolean;
+  /** The engine's Python: probed for flash-attn when model.attn_implementation is flash_attention_2. */
+  python?: string;
+  probeAttention?: () => AttentionProbe | null;
 }): OutputDirState {
-  const { problems, previous } = findInputProblems(p);
+  const python = p.python;
+  const probe = p.probeAttention ?? (python ? () => probeAttention(python) : undefined);
+  const { problems, previous } = findInputProblems({ ...p, probeAttention: probe });
   if (problems.length > 0 || previous === null) throw new UserError(formatInputProblems(problems, p.sourceFile), { exitCode: 2 });
   return previous;
 }

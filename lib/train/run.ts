@@ -92,7 +92,7 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
   const startedAt = now();
 
   // 1-2: check everything, write nothing.
-  const previous = checkRunInputs({ ...params, outputDir });
+  const previous = checkRunInputs({ ...params, outputDir, python: params.launch.python });
   let note: (line: string) => void = (l) => void stderr.write(l + "\n");
   const { pusher } = await runPreflights({ ...params, argv: params.launch.argv, outputDir, env, stderr, log: (l) => note(l) });
 
