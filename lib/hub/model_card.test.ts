@@ -61,7 +61,7 @@ describe("renderModelCard", () => {
   test("settings name the attention kernel the run used (training_info.json) and the batching", () => {
     const body = renderModelCard(params());
     expect(body).toMatch(/Attention kernel[^\n]*flash_attention_2/);
-    const cfg = { ...resolved, config: { ...resolved.config, data: { ...resolved.config.data, batching: "length_grouped" } } } as ResolvedConfigFile;
+    const cfg = { ...resolved, config: { ...resolved.config, data: { ...resolved.config!.data, batching: "length_grouped" } } } as ResolvedConfigFile;
     expect(renderModelCard(params({ resolved: cfg }))).toMatch(/Batching[^\n]*length_grouped/);
   });
 
