@@ -48,3 +48,14 @@ test("failed run without checkpoints: points at the log only", () => {
   expect(s.nextSteps).toEqual([`read the log: ${join(out, "logs", "train.log")}`]);
   expect(formatSummary(s)).toContain("checkpoints:   0 kept, 0 B");
 });
+
+test("a completed run's summary prints the engine's time split and padding share", () => {
+  const out = run([{ step: 20 }]);
+  const end = { event: "end", status: "completed", step: 20, best_checkpoint: null, exit_code: 0, eval_forward_passes: 0, time: 1, wall_time_s: 100,
+    padding_fraction: 0.125, time_split_s: { setup: 10, data_wait: 5, compute: 70, checkpoint: 10, evaluation: 0, other: 5 } };
+  const s = buildSummary({ status: "completed", exitCode: 0, outputDir: out, wallSeconds: 100, skipEvaluation: true, end: end as never });
+  const text = formatSummary(s);
+  expect(text).toContain("time split:    setup 10s (10%), data wait 5s (5%), compute 1m10s (70%), checkpoint 10s (10%), evaluation 0s (0%), other 5s (5%)");
+  expect(text).toContain("padding:       12.5% of training tokens");
+  expect(formatSummary(buildSummary({ status: "completed", exitCode: 0, outputDir: out, wallSeconds: 1 }))).not.toContain("time split");
+});

@@ -21,6 +21,10 @@ export interface RunSummary {
   /** Human reason when the run did not complete. */
   reason: string | null;
   nextSteps: string[];
+  /** The engine's time split (end event of a completed run): setup, data_wait, compute, checkpoint, evaluation, other. */
+  timeSplit: Record<string, number> | null;
+  /** Share of padding among the training tokens (end event), with data.batching it came from. */
+  paddingFraction: number | null;
 }
 
 export interface SummaryParams {
@@ -104,6 +108,8 @@ export function buildSummary(p: SummaryParams): RunSummary {
     checkpoints: { count: checkpoints.length, bytes, names: checkpoints.map((c) => c.name), newest },
     reason: p.reason ?? null,
     nextSteps: [],
+    timeSplit: p.end?.time_split_s ? (Object.fromEntries(Object.entries(p.end.time_split_s).filter(([, v]) => typeof v === "number")) as Record<string, number>) : null,
+    paddingFraction: typeof p.end?.padding_fraction === "number" ? p.end.padding_fraction : null,
   };
   summary.nextSteps = nextSteps(summary, p);
   return summary;
@@ -141,6 +147,12 @@ export function formatSummary(s: RunSummary): string {
   lines.push(`  steps:         ${steps}`);
   lines.push(`  wall time:     ${formatDuration(s.wallSeconds)}`);
   lines.push(`  final loss:    ${s.finalLoss === null ? "-" : s.finalLoss.toFixed(4)}`);
+  if (s.timeSplit) {
+    const total = Object.values(s.timeSplit).reduce((a, b) => a + b, 0) || 1;
+    const parts = Object.entries(s.timeSplit).map(([k, v]) => `${k.replace("_", " ")} ${formatDuration(v)} (${Math.round((100 * v) / total)}%)`);
+    lines.push(`  time split:    ${parts.join(", ")}`);
+  }
+  if (s.paddingFraction !== null) lines.push(`  padding:       ${(100 * s.paddingFraction).toFixed(1)}% of training tokens`);
   if (s.best) {
     const v = s.best.value === null ? "" : ` (${s.best.metric} ${s.best.value.toFixed(4)})`;
     lines.push(`  best:          ${s.best.path}${v}`);

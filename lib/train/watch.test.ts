@@ -39,6 +39,15 @@ describe("createWatcher (plain lines, not a TTY)", () => {
     expect(w.state.end?.status).toBe("failed");
   });
 
+  test("plain progress line shows tokens/s and the padding share when the engine reports them", () => {
+    const out = sink();
+    const w = createWatcher({ outputDir: "/runs/a", stderr: out.stream, disk: () => ({ runBytes: 0, freeBytes: 1 }) });
+    w.onEvent(start);
+    w.onEvent({ ...step(2, 1010, 2.25), tokens_per_s: 1234.4, padding_fraction: 0.0625 });
+    w.stop();
+    expect(out.text()).toContain("32.0 samples/s | 1234 tokens/s | padding 6.3% | rss");
+  });
+
   test("warns when free space is below one checkpoint, and survives a failing disk probe", () => {
     const out = sink(false);
     let fail = false;
