@@ -68,6 +68,15 @@ export interface StepEvent {
   memory_bytes: number;
   memory_kind: ("cuda" | "rss");
   /**
+   * On a GPU: per visible device index, utilization (%) and used memory (bytes), NVML means since the previous logged step, sampled off the training thread (rank 0's node).
+   */
+  gpu?: {
+    [k: string]: {
+      util_pct: number;
+      memory_bytes: number;
+    } | undefined
+  }
+  /**
    * Real (non-padding) tokens per second over the logging window, all ranks.
    */
   tokens_per_s?: number;

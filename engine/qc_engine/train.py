@@ -50,6 +50,7 @@ from .eval_loop import eval_forward_passes, evaluate_with_predictions, move_batc
 from .eval_records import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_sha256, image_sha256s,
                            prediction_lines, preprocessing_settings, write_eval_results)
 from .events import EventLog, start_wandb
+from .telemetry import GpuSampler, write_training_curves
 from .metrics import SCALAR_METRICS, scalar_metrics
 from .model import build_classifier, check_model_folder, load_processing, save_hf_model, torch_dtype_for
 
@@ -454,6 +455,7 @@ class TrainRecipe:
         window = LossWindow()
         self.events.line(f"setup took {time.time() - self.t_start:.1f}s")
         self.t_loop = time.time()
+        self.gpu = GpuSampler() if qd.is_main() and layout.device.type == "cuda" else None
         while state.step < self.total_steps:
             batches = self.epoch_loader()
             step_in_epoch = state.step % self.steps_per_epoch
@@ -525,6 +527,10 @@ class TrainRecipe:
         mem, mem_kind = memory_now(device)
         epoch = state.step / self.steps_per_epoch
         extra = {}
+        gpu = self.gpu.read() if self.gpu is not None else {}
+        if gpu:
+            extra["gpu"] = gpu
+            events.scalars({f"gpu/{i}/{k}": v for i, d in gpu.items() for k, v in d.items()}, state.step)
         if state.step % self.steps_per_epoch == 0:
             extra["epoch_padding_fraction"] = self.padding_epoch.fraction
         events.emit("step", step=state.step, total_steps=self.total_steps, epoch=epoch, loss=loss,
@@ -669,6 +675,12 @@ class TrainRecipe:
                          padding_fraction=self.padding_run.fraction, time_split_s=split)
         self.events.line("time split: " + ", ".join(f"{k} {v:.1f}s" for k, v in split.items())
                          + f"; padding {self.padding_run.fraction:.1%} of training tokens ({self.config.data.batching})")
+        if getattr(self, "gpu", None) is not None:
+            self.gpu.close()
+        if qd.is_main():
+            png = write_training_curves(self.out / "logs" / "events.jsonl", self.out / "logs" / "training_curves.png")
+            if png:
+                self.events.line(f"training curves: {png}")
         self.events.line(f"done: {state.step} steps in {time.time() - self.t_start:.1f}s"
                          + (f"; best {state.best_checkpoint} ({best.metric} {state.best_metric_value:.4f})"
                             if state.best_checkpoint else ""))

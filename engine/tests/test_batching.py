@@ -212,6 +212,7 @@ def test_length_grouped_run_reports_padding_time_split_and_kernel(make_config):
     info = json.loads((out / "checkpoint-8" / "training_info.json").read_text())
     assert info["attn_implementation"] == "sdpa"  # auto on a CPU
     assert "time split:" in result.stdout + result.stderr
+    assert (out / "logs" / "training_curves.png").stat().st_size > 20_000
 
 
 @pytest.mark.slow
@@ -224,3 +225,25 @@ def test_flash_attention_on_a_cpu_exits_2_before_training(make_config):
     assert result.returncode == 2, result.stderr[-3000:]
     assert "model.attn_implementation: flash_attention_2" in result.stderr
     assert not list(Path(config["training"]["output_dir"]).glob("checkpoint-*"))
+
+
+def test_training_curves_png_and_gpu_sampler_off_a_gpu(tmp_path):
+    import json
+
+    from qc_engine.telemetry import GpuSampler, write_training_curves
+
+    events = tmp_path / "events.jsonl"
+    lines = [{"event": "start", "time": 0.0}]
+    lines += [{"event": "step", "time": float(s), "step": s, "loss": 2.0 / s, "lr": 1e-4 * s, "grad_norm": 1.0 + s % 3,
+               "samples_per_s": 10.0 + s, "tokens_per_s": 1000.0 + s} for s in range(1, 21)]
+    events.write_text("\n".join(json.dumps(e) for e in lines) + "\n")
+    png = write_training_curves(events, tmp_path / "logs" / "training_curves.png")
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000  # four drawn panels, not an empty canvas
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(json.dumps({"event": "start", "time": 0.0}) + "\n")
+    assert write_training_curves(empty, tmp_path / "none.png") is None
+    sampler = GpuSampler(interval_s=0.01)
+    if not sampler.active:  # this machine has no NVML device: nothing sampled, nothing made up
+        assert sampler.read() == {}
+    sampler.close()
