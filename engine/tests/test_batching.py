@@ -247,3 +247,36 @@ def test_training_curves_png_and_gpu_sampler_off_a_gpu(tmp_path):
     if not sampler.active:  # this machine has no NVML device: nothing sampled, nothing made up
         assert sampler.read() == {}
     sampler.close()
+
+
+# ---------------------------------------------------------------- the evaluation sweep's uint8 image cache
+
+def test_uint8_cache_gives_the_same_pixel_values_within_a_stated_byte_bound(tiny_model_dir, varied_images):
+    from qc_engine.data import ClassifierCollator, ImageClassificationDataset, Sample
+    from qc_engine.image_cache import CachedBatches, UInt8ImageCache, resize_for_processor
+    from qc_engine.model import load_processing
+
+    max_pixels = 28 * 28 * 25
+    tokenizer, processor = load_processing(tiny_model_dir, 784, max_pixels)
+    collator = ClassifierCollator(tokenizer, processor, "What digit?")
+    dataset = ImageClassificationDataset([Sample(p, i % 10, i + 1) for i, p in enumerate(varied_images)])
+    budget = 3 * 28 * 28 * 3 * 4  # a few images in memory, the rest spilled
+    cache = UInt8ImageCache(budget)
+    for i in range(len(dataset)):
+        image, label, index = dataset[i]
+        cache.add(resize_for_processor(image, processor), label, index)
+    assert cache.memory_bytes <= budget and cache.spilled_bytes > 0
+    assert cache.total_bytes <= len(dataset) * max_pixels * 3  # the stated bound: 3 bytes per processed pixel
+    spill = cache.spill_dir
+    batches = CachedBatches(cache, collator, batch_size=3)
+    direct = [collator([dataset[i] for i in range(s, min(s + 3, len(dataset)))]) for s in range(0, len(dataset), 3)]
+    got = list(batches)
+    assert len(got) == len(batches) == len(direct)
+    for a, b in zip(got, direct):
+        assert torch.equal(a["pixel_values"], b["pixel_values"]) and torch.equal(a["input_ids"], b["input_ids"])
+        assert torch.equal(a["indices"], b["indices"]) and torch.equal(a["labels"], b["labels"])
+    fp32_bytes = sum(b["pixel_values"].nelement() * 4 for b in direct)
+    print(f"uint8 cache {cache.total_bytes} B vs fp32 pixel_values {fp32_bytes} B ({fp32_bytes / cache.total_bytes:.1f}x)")
+    assert fp32_bytes == 8 * cache.total_bytes  # 1176 floats per 196 pixels x 4 bytes = 24 B/pixel vs 3
+    batches.close()
+    assert not spill.exists()
