@@ -25,12 +25,11 @@ export interface Variant {
   note: string;
 }
 
-// The attention switch is an environment variable of qc_engine.random_init until the config has
-// model.attn_implementation (then it becomes a --set here).
+// The attention kernel is model.attn_implementation (resolved and recorded in training_info.json by the engine).
 const GPU: Variant[] = [
-  { name: "zero2_sdpa", sets: ["deepspeed.zero_stage=2"], env: { QC_ATTN_IMPLEMENTATION: "sdpa" }, note: "bf16, ZeRO-2, sdpa" },
-  { name: "zero3_sdpa", sets: ["deepspeed.zero_stage=3"], env: { QC_ATTN_IMPLEMENTATION: "sdpa" }, note: "bf16, ZeRO-3, sdpa" },
-  { name: "zero2_fa2", sets: ["deepspeed.zero_stage=2"], env: { QC_ATTN_IMPLEMENTATION: "flash_attention_2" }, requires: "flash_attn", note: "bf16, ZeRO-2, flash-attention 2" },
+  { name: "zero2_sdpa", sets: ["deepspeed.zero_stage=2", "model.attn_implementation=sdpa"], note: "bf16, ZeRO-2, sdpa" },
+  { name: "zero3_sdpa", sets: ["deepspeed.zero_stage=3", "model.attn_implementation=sdpa"], note: "bf16, ZeRO-3, sdpa" },
+  { name: "zero2_fa2", sets: ["deepspeed.zero_stage=2", "model.attn_implementation=flash_attention_2"], requires: "flash_attn", note: "bf16, ZeRO-2, flash-attention 2" },
   { name: "zero2_padded", sets: ["deepspeed.zero_stage=2", "data.batching=padded"], note: "bf16, ZeRO-2, data.batching=padded" },
   { name: "zero2_packed", sets: ["deepspeed.zero_stage=2", "data.batching=packed"], note: "bf16, ZeRO-2, data.batching=packed" },
 ];

@@ -17,7 +17,7 @@ export const USER_ENV: readonly EnvVar[] = [
   { name: "QC_VERBOSE", readBy: "engine/qc_engine/{train,evaluate}.py, lib/evaluate/evaluate.ts", description: "show library logs of every rank / the engine's stderr" },
   { name: "QC_EVAL_CACHE_MB", readBy: "engine/qc_engine/evaluate.py", description: "default of --cache-mb (preprocessed batches kept in memory per process)" },
   { name: "QC_BENCH_QUICK", readBy: "bench/run_all.sh", description: "a short benchmark run" },
-  { name: "QC_ATTN_IMPLEMENTATION", readBy: "engine/qc_engine/random_init.py (bench/gpu_smoke.sh)", description: "benchmark only: the attention kernel of the random-init 7B until model.attn_implementation exists" },
+  { name: "QC_ATTN_IMPLEMENTATION", readBy: "engine/qc_engine/random_init.py (bench/gpu_smoke.sh)", description: "benchmark only: forces the attention kernel of a random-init model over model.attn_implementation" },
 ];
 
 /** Variables that exist only for tests: never set them in a real run. */
