@@ -48,8 +48,10 @@ from .eval_loop import eval_forward_passes, evaluate_with_predictions, move_batc
 from .eval_records import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_sha256, image_sha256s,
                            prediction_lines, preprocessing_settings, write_eval_results)
 from .events import EventLog, start_wandb
+from .lora import ADAPTER_DIR, apply_lora, check_lora_config, lora_info, merged_state_dict, save_adapter
 from .metrics import SCALAR_METRICS, scalar_metrics
-from .model import build_classifier, check_model_folder, load_processing, save_hf_model, torch_dtype_for
+from .model import (build_classifier, check_model_folder, hub_snapshot_source, load_processing, save_hf_model,
+                    torch_dtype_for)
 
 
 class StopRequested(Exception):
@@ -192,6 +194,7 @@ def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_re
     """Rank 0, before any model is built: model folder, classes, data, batch geometry, resume target."""
     data, best = config.data, config.training.best_model_tracking
     check_model_folder(config.model.pretrained_name)
+    check_lora_config(config.model)
     class_names = load_class_names(config)
     if track_best and best.metric not in SCALAR_METRICS:
         raise DataError(f"training.best_model_tracking.metric: {best.metric!r} is not one of "
@@ -243,6 +246,10 @@ class TrainRecipe:
         if checked.resume:
             self.resume_from(Path(checked.resume))
         self.announce(checked)
+
+    @property
+    def lora(self) -> bool:
+        return self.config.model.lora.enabled
 
     @property
     def skip_eval(self) -> bool:
@@ -326,6 +333,9 @@ class TrainRecipe:
             freeze_vision_tower=model_cfg.freeze_vision_tower, precision=layout.precision,
             trust_remote_code=model_cfg.trust_remote_code,
             gradient_checkpointing=self.config.training.gradient_checkpointing, seed=self.config.training.seed)
+        if self.lora:  # base frozen; only the adapters and the head (modules_to_save) reach the optimizer
+            self.model = apply_lora(self.model, model_cfg.lora, model_cfg.pretrained_name,
+                                    self.config.training.gradient_checkpointing)
         self.tokenizer, self.image_processor = load_processing(
             model_cfg.pretrained_name, data_cfg.image_min_pixels, data_cfg.image_max_pixels, model_cfg.trust_remote_code)
 
@@ -376,11 +386,28 @@ class TrainRecipe:
         skip_single_rank_allreduce(self.engine, layout.world, layout.zero_stage)
         self.ckpt = CheckpointManager(
             out=self.out, engine=self.engine, rank=layout.rank, zero_stage=layout.zero_stage,
-            with_hf_model=train_cfg.checkpoint.hf_format != "deferred", save_hf=self.save_hf_model)
+            with_hf_model=train_cfg.checkpoint.hf_format not in ("deferred", "adapter"), save_hf=self.save_hf_model,
+            with_adapter=self.lora)
 
     def save_hf_model(self, folder: Path, gathered: dict | None) -> None:
-        save_hf_model(folder, self.engine.module, self.tokenizer, self.image_processor, state_dict=gathered,
+        """hf_model/ (merged, for LoRA) when the checkpoint has one; LoRA's adapter/ beside it."""
+        module = self.engine.module
+        if self.lora:
+            save_adapter(folder.parent / ADAPTER_DIR, module, gathered)
+            if not self.ckpt.with_hf_model:
+                return
+            gathered, module = merged_state_dict(module, gathered), module.get_base_model()
+        save_hf_model(folder, module, self.tokenizer, self.image_processor, state_dict=gathered,
                       source_dir=self.config.model.pretrained_name)
+
+    def lora_block(self) -> dict | None:
+        """training_info.json's "lora": what was trained and on which base (the Hub commit when known)."""
+        if not self.lora:
+            return None
+        name = self.config.model.pretrained_name
+        snapshot = hub_snapshot_source(name)
+        return lora_info(self.config.model.lora, snapshot["repo_id"] if snapshot else name, self.ckpt.with_hf_model,
+                         snapshot["commit"] if snapshot else None)
 
     def resume_from(self, ckpt: Path) -> None:
         state = self.state
@@ -527,7 +554,8 @@ class TrainRecipe:
         if self.config.training.evaluation.eval_best_model_only and state.best_checkpoint:
             target = Path(state.best_checkpoint)
             if state.best_step != state.step:
-                weights = load_checkpoint_weights(self.engine, target, state.best_step, self.layout.zero_stage)
+                weights = load_checkpoint_weights(self.engine, target, state.best_step, self.layout.zero_stage,
+                                                  strict=not self.lora)  # LoRA: deepspeed/ lacks the frozen base
         metrics, predicted, seconds = self.run_eval("full")
         evaluated_step = state.best_step if target != final else state.step
         if qd.is_main():
@@ -567,7 +595,7 @@ class TrainRecipe:
             zero_stage=layout.zero_stage, precision=layout.precision, config_hash=self.config_hash,
             num_labels=len(self.class_names), id2label={str(i): n for i, n in enumerate(self.class_names)},
             versions=library_versions(), created_at=datetime.now(timezone.utc).isoformat(),
-            has_deepspeed_state=True, has_hf_model=self.ckpt.with_hf_model)
+            has_deepspeed_state=True, has_hf_model=self.ckpt.with_hf_model, lora=self.lora_block())
 
     def save_checkpoint(self, is_final: bool) -> None:
         state, step = self.state, self.state.step
