@@ -15,6 +15,15 @@ LORA = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0}
 CLASSES = [str(i) for i in range(10)]
 
 
+def run_export(args: list[str]):
+    import subprocess
+
+    from helpers import PYTHON, REPO, engine_env
+
+    return subprocess.run([PYTHON, "-m", "qc_engine.export", "--json", *map(str, args)], env=engine_env(),
+                          capture_output=True, text=True, timeout=600, cwd=str(REPO))
+
+
 def assert_ok(result):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
 
@@ -76,6 +85,8 @@ def test_lora_run_saves_adapter_and_merged_model_and_resume_matches(make_config,
     # LoRA: merged hf_model/ (4 B/param) + the small adapter parts: at most 35% (measured figure printed)
     print(f"LoRA checkpoint {lora_bytes} bytes = {lora_bytes / full_bytes:.3f} of the full fine-tune's {full_bytes}")
     assert lora_bytes < 0.35 * full_bytes
+    refused = run_export(["--checkpoint", Path(full["training"]["output_dir"]) / "checkpoint-4", "--merge"])
+    assert refused.returncode == 2 and "is not a LoRA checkpoint" in refused.stdout, refused.stdout + refused.stderr
 
     # stop after step 1, resume: the same losses and the same final adapter as the uninterrupted run
     config = lora_config(make_config, "stopped")
@@ -131,3 +142,12 @@ def test_lora_zero3_merged_and_zero0_adapter_only(make_config, tiny_model_dir):
     assert not info["has_hf_model"] and info["lora"]["hf_model"] == "absent" and not (ckpt / "hf_model").exists()
     assert (ckpt / "adapter" / "adapter_model.safetensors").is_file()
     assert info["bytes"]["hf_model"] == 0 and 0 < info["bytes"]["adapter"] < info["bytes"]["total"]
+
+    # export --merge makes the merged hf_model/ afterwards: adapter-on-base logits, training_info updated
+    assert_ok(run_export(["--checkpoint", ckpt, "--merge"]))
+    info = json.loads((ckpt / "training_info.json").read_text())
+    assert info["has_hf_model"] and info["lora"]["hf_model"] == "merged"
+    unmerged = PeftModel.from_pretrained(build_classifier(tiny_model_dir, CLASSES, seed=3), str(ckpt / "adapter")).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(load_hf_classifier(ckpt / "hf_model").eval()(**batch).logits,
+                                   unmerged(**batch).logits, atol=1e-5, rtol=1e-4)
