@@ -112,7 +112,7 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 
 def test_lora_zero3_merged_and_zero0_adapter_only(make_config, tiny_model_dir):
     """ZeRO-3 over 2 processes: the merged hf_model/ from gathered weights equals adapter-on-base;
-    hf_format: adapter (ZeRO-0) writes adapter/ alone."""
+    hf_format: adapter (ZeRO-0, gradient checkpointing) writes adapter/ alone; export --merge makes hf_model/."""
     from peft import PeftModel
 
     from qc_engine.model import build_classifier, load_hf_classifier
@@ -133,7 +133,8 @@ def test_lora_zero3_merged_and_zero0_adapter_only(make_config, tiny_model_dir):
         assert (unmerged(**batch).logits - build_classifier(tiny_model_dir, CLASSES, seed=3)(**batch).logits
                 ).abs().max() > 1e-4  # training changed the adapters or the head
 
-    config = lora_config(make_config, "adapter_only", max_steps=2, save_steps=2, checkpoint={"hf_format": "adapter"})
+    config = lora_config(make_config, "adapter_only", max_steps=2, save_steps=2, checkpoint={"hf_format": "adapter"},
+                         gradient_checkpointing=True)
     config["deepspeed"]["zero_stage"] = 0
     out = Path(config["training"]["output_dir"])
     assert_ok(run_train(config, out))
