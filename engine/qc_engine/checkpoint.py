@@ -261,13 +261,22 @@ def load_checkpoint_weights(engine, ckpt_dir: Path, step: int, zero_stage: int, 
         return "deepspeed"
     params = list(engine.module.parameters())
     dtype = params[0].dtype if params else torch.float32
-    state = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict()
+    adapter = ckpt_dir / "adapter" / "adapter_model.safetensors"
+    if not strict and adapter.is_file():  # LoRA: the engine holds a peft model; its adapter is all that differs
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        state, how = load_file(str(adapter)), "adapter"
+        load = lambda: set_peft_model_state_dict(engine.module, state)  # noqa: E731
+    else:
+        state, how = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict(), "hf_model"
+        load = lambda: engine.module.load_state_dict(state)  # noqa: E731
     if zero_stage == 3:
         import deepspeed  # deferred: only ZeRO-3 needs it here, and evaluate imports this module
 
         with deepspeed.zero.GatheredParameters(params, modifier_rank=0):
             if qd.is_main():
-                engine.module.load_state_dict(state)
+                load()
     else:
-        engine.module.load_state_dict(state)
-    return "hf_model"
+        load()
+    return how

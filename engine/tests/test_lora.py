@@ -101,3 +101,28 @@ def test_bad_lora_input(tiny_model_dir):
         from qc_engine.lora import apply_lora
 
         apply_lora(torch.nn.Sequential(torch.nn.Linear(2, 2)), lora_cfg().lora, "x")
+
+
+def test_best_weights_of_a_slim_lora_checkpoint_come_from_its_adapter(tiny_model_dir, tmp_path):
+    """eval_best_model_only after retention removed deepspeed/: the engine's peft model takes adapter/."""
+    from types import SimpleNamespace
+
+    from qc_engine.checkpoint import load_checkpoint_weights
+    from qc_engine.lora import save_adapter
+
+    peft_model = build(tiny_model_dir)
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if ".lora_B." in name:
+                param.add_(0.1)
+    save_adapter(tmp_path / "checkpoint-3" / "adapter", peft_model)
+    saved = {n: p.detach().clone() for n, p in peft_model.named_parameters() if p.requires_grad}
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if param.requires_grad:
+                param.zero_()
+    how = load_checkpoint_weights(SimpleNamespace(module=peft_model), tmp_path / "checkpoint-3", 3, 0, strict=False)
+    assert how == "adapter"
+    for name, param in peft_model.named_parameters():
+        if name in saved:
+            assert torch.equal(param, saved[name]), name
