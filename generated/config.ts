@@ -47,6 +47,38 @@ export interface ModelConfig {
    * Attention kernel of the backbone: auto (flash_attention_2 where the flash_attn package is installed and the GPU supports it, else sdpa), sdpa, flash_attention_2 (exit 2 before training when the package or a capable GPU is missing), or eager. The choice made is recorded in training_info.json.
    */
   attn_implementation: "auto" | "sdpa" | "flash_attention_2" | "eager";
+  lora: LoraConfig;
+}
+/**
+ * LoRA through peft: the backbone is frozen and small low-rank adapters train beside the chosen linear layers; the classification head (score) always trains fully. Checkpoints hold adapter/ (peft format) and, unless training.checkpoint.hf_format is adapter, the merged hf_model/.
+ */
+export interface LoraConfig {
+  /**
+   * Train LoRA adapters instead of every weight.
+   */
+  enabled: boolean;
+  /**
+   * Adapter rank.
+   */
+  r: number;
+  /**
+   * LoRA scaling numerator (the update is scaled by alpha / r).
+   */
+  alpha: number;
+  /**
+   * Dropout on the adapters' input.
+   */
+  dropout: number;
+  /**
+   * Linear layer names in the language model's decoder layers that get adapters; the vision tower's same-named layers are matched only with vision_tower: lora.
+   *
+   * @minItems 1
+   */
+  target_modules: [string, ...string[]];
+  /**
+   * frozen: the vision encoder does not train; lora: adapters on its blocks' linears too (qkv, proj, gate_proj, up_proj, down_proj, those named in target_modules); full: it trains fully (saved beside the head).
+   */
+  vision_tower: "frozen" | "lora" | "full";
 }
 /**
  * The training loss.
@@ -286,9 +318,9 @@ export interface CheckpointConfig {
    */
   keep_optimizer_states: number;
   /**
-   * every_save writes hf_model/ at each save; deferred writes only the DeepSpeed state (faster saves) and tasks/export.ts makes hf_model/ later.
+   * every_save writes hf_model/ at each save; deferred writes only the DeepSpeed state (faster saves) and tasks/export.ts makes hf_model/ later; adapter (LoRA only) writes adapter/ alone at each save (seconds instead of minutes) and tasks/export.ts --merge makes the merged hf_model/ later.
    */
-  hf_format: "every_save" | "deferred";
+  hf_format: "every_save" | "deferred" | "adapter";
 }
 /**
  * DeepSpeed ZeRO settings; tasks/train.ts writes ds_config.json from these.
@@ -413,6 +445,38 @@ export interface ModelConfigInput {
    * Attention kernel of the backbone: auto (flash_attention_2 where the flash_attn package is installed and the GPU supports it, else sdpa), sdpa, flash_attention_2 (exit 2 before training when the package or a capable GPU is missing), or eager. The choice made is recorded in training_info.json.
    */
   attn_implementation?: "auto" | "sdpa" | "flash_attention_2" | "eager";
+  lora?: LoraConfigInput;
+}
+/**
+ * LoRA through peft: the backbone is frozen and small low-rank adapters train beside the chosen linear layers; the classification head (score) always trains fully. Checkpoints hold adapter/ (peft format) and, unless training.checkpoint.hf_format is adapter, the merged hf_model/.
+ */
+export interface LoraConfigInput {
+  /**
+   * Train LoRA adapters instead of every weight.
+   */
+  enabled?: boolean;
+  /**
+   * Adapter rank.
+   */
+  r?: number;
+  /**
+   * LoRA scaling numerator (the update is scaled by alpha / r).
+   */
+  alpha?: number;
+  /**
+   * Dropout on the adapters' input.
+   */
+  dropout?: number;
+  /**
+   * Linear layer names in the language model's decoder layers that get adapters; the vision tower's same-named layers are matched only with vision_tower: lora.
+   *
+   * @minItems 1
+   */
+  target_modules?: [string, ...string[]];
+  /**
+   * frozen: the vision encoder does not train; lora: adapters on its blocks' linears too (qkv, proj, gate_proj, up_proj, down_proj, those named in target_modules); full: it trains fully (saved beside the head).
+   */
+  vision_tower?: "frozen" | "lora" | "full";
 }
 /**
  * The training loss.
@@ -652,9 +716,9 @@ export interface CheckpointConfigInput {
    */
   keep_optimizer_states?: number;
   /**
-   * every_save writes hf_model/ at each save; deferred writes only the DeepSpeed state (faster saves) and tasks/export.ts makes hf_model/ later.
+   * every_save writes hf_model/ at each save; deferred writes only the DeepSpeed state (faster saves) and tasks/export.ts makes hf_model/ later; adapter (LoRA only) writes adapter/ alone at each save (seconds instead of minutes) and tasks/export.ts --merge makes the merged hf_model/ later.
    */
-  hf_format?: "every_save" | "deferred";
+  hf_format?: "every_save" | "deferred" | "adapter";
 }
 /**
  * DeepSpeed ZeRO settings; tasks/train.ts writes ds_config.json from these.

@@ -498,6 +498,20 @@ export interface TrainingInfo {
    */
   attn_implementation?: (string | null);
   bytes: CheckpointBytes;
+  /**
+   * LoRA runs only: model.lora as trained, where the peft adapter lies (adapter_dir, relative to the checkpoint) and its base model; hf_model/ (when present) holds the merged weights.
+   */
+  lora?: {
+    r: number;
+    alpha: number;
+    dropout: number;
+    target_modules: string[];
+    vision_tower: ("frozen" | "lora" | "full");
+    adapter_dir: string;
+    hf_model: ("merged" | "absent");
+    base_model: string;
+    base_revision: (string | null);
+  }
   hf_model_dtype?: ("fp32" | "bf16" | "fp16");
   exported_at?: string;
 }
@@ -507,6 +521,10 @@ export interface TrainingInfo {
 export interface CheckpointBytes {
   deepspeed: number;
   hf_model: number;
+  /**
+   * adapter/ (LoRA runs only).
+   */
+  adapter?: number;
   total: number;
 }
 /**

@@ -88,6 +88,71 @@ export const OPTIONS: readonly OptionInfo[] = [
     "default": "auto"
   },
   {
+    "path": "model.lora.enabled",
+    "type": [
+      "boolean"
+    ],
+    "description": "Train LoRA adapters instead of every weight.",
+    "default": false
+  },
+  {
+    "path": "model.lora.r",
+    "type": [
+      "integer"
+    ],
+    "description": "Adapter rank.",
+    "default": 16,
+    "minimum": 1
+  },
+  {
+    "path": "model.lora.alpha",
+    "type": [
+      "number"
+    ],
+    "description": "LoRA scaling numerator (the update is scaled by alpha / r).",
+    "default": 32,
+    "exclusiveMinimum": 0
+  },
+  {
+    "path": "model.lora.dropout",
+    "type": [
+      "number"
+    ],
+    "description": "Dropout on the adapters' input.",
+    "default": 0.05,
+    "minimum": 0,
+    "maximum": 1
+  },
+  {
+    "path": "model.lora.target_modules",
+    "type": [
+      "array"
+    ],
+    "description": "Linear layer names in the language model's decoder layers that get adapters; the vision tower's same-named layers are matched only with vision_tower: lora.",
+    "default": [
+      "q_proj",
+      "k_proj",
+      "v_proj",
+      "o_proj",
+      "gate_proj",
+      "up_proj",
+      "down_proj"
+    ]
+  },
+  {
+    "path": "model.lora.vision_tower",
+    "type": [
+      "string"
+    ],
+    "description": "frozen: the vision encoder does not train; lora: adapters on its blocks' linears too (qkv, proj, gate_proj, up_proj, down_proj, those named in target_modules); full: it trains fully (saved beside the head).",
+    "enum": [
+      "frozen",
+      "lora",
+      "full"
+    ],
+    "default": "frozen"
+  },
+  {
     "path": "loss.type",
     "type": [
       "string"
@@ -541,10 +606,11 @@ export const OPTIONS: readonly OptionInfo[] = [
     "type": [
       "string"
     ],
-    "description": "every_save writes hf_model/ at each save; deferred writes only the DeepSpeed state (faster saves) and tasks/export.ts makes hf_model/ later.",
+    "description": "every_save writes hf_model/ at each save; deferred writes only the DeepSpeed state (faster saves) and tasks/export.ts makes hf_model/ later; adapter (LoRA only) writes adapter/ alone at each save (seconds instead of minutes) and tasks/export.ts --merge makes the merged hf_model/ later.",
     "enum": [
       "every_save",
-      "deferred"
+      "deferred",
+      "adapter"
     ],
     "default": "every_save"
   },
@@ -679,6 +745,10 @@ export const SECTIONS: readonly { path: string; description: string }[] = [
   {
     "path": "model",
     "description": "The Qwen2.5-VL backbone and the classification head put on top of it."
+  },
+  {
+    "path": "model.lora",
+    "description": "LoRA through peft: the backbone is frozen and small low-rank adapters train beside the chosen linear layers; the classification head (score) always trains fully. Checkpoints hold adapter/ (peft format) and, unless training.checkpoint.hf_format is adapter, the merged hf_model/."
   },
   {
     "path": "loss",

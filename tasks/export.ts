@@ -16,6 +16,7 @@ await runTask(async () => {
       dtype: { type: "string", default: "auto", choices: EXPORT_DTYPES, valueName: "auto|bf16|fp16|fp32", help: "dtype of the exported weights; auto = the training precision." },
       "max-shard-size": { type: "string", default: "5GB", valueName: "SIZE", help: "Largest safetensors shard (e.g. 5GB, 500MB)." },
       verify: { type: "boolean", help: "Also load the export with from_pretrained and compare its logits on a few validation images with the source state." },
+      merge: { type: "boolean", help: "LoRA checkpoint: merge adapter/ into the base model into hf_model/ (what an export of a LoRA checkpoint always does; refused for a full fine-tune)." },
       "verify-samples": { type: "int", min: 1, default: 4, valueName: "N", help: "Validation images used by --verify." },
       json: { type: "boolean", help: "Print the outcomes as JSON." },
     },
@@ -39,6 +40,7 @@ await runTask(async () => {
         maxShardSize: values["max-shard-size"],
         verify: values.verify,
         verifySamples: values["verify-samples"],
+        merge: values.merge,
       },
       onEvent: (ev, ckpt) => progress.onEvent(ev, ckpt),
       onLog: (line, stream) => {

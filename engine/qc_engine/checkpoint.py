@@ -137,6 +137,7 @@ class TrainingInfo:
     slim: bool = False
     attn_implementation: str | None = None  # the kernel the run used (model.attn_implementation resolved)
     bytes: dict = field(default_factory=dict)
+    lora: dict | None = None  # LoRA runs: model.lora + adapter_dir/base model (written only when set)
 
 
 def library_versions() -> dict:
@@ -173,6 +174,7 @@ class CheckpointManager:
     zero_stage: int
     with_hf_model: bool  # training.checkpoint.hf_format != "deferred"
     save_hf: Callable[[Path, dict | None], None]
+    with_adapter: bool = False  # LoRA: save_hf also writes adapter/ (even when hf_model/ is not written)
     saved_steps: set = field(default_factory=set)
 
     def final_dir(self, step: int) -> Path:
@@ -205,11 +207,13 @@ class CheckpointManager:
 
     def _write_states(self, tmp: Path, step: int) -> None:
         """DeepSpeed state (model, optimizer, scheduler) + this rank's RNG on every rank, then hf_model/."""
-        self.engine.save_checkpoint(str(tmp / "deepspeed"), tag=deepspeed_tag(step))
+        # LoRA: the frozen base is the pretrained folder's; resume rebuilds it from there, so it is not copied
+        self.engine.save_checkpoint(str(tmp / "deepspeed"), tag=deepspeed_tag(step),
+                                    exclude_frozen_parameters=self.with_adapter)
         torch.save(rng_state(), tmp / "deepspeed" / deepspeed_tag(step) / f"qc_rng_rank{self.rank}.pt")
         if os.environ.get("QC_TEST_CRASH_IN_SAVE") == str(step):  # tests: a crash half-way through a save
             raise RuntimeError(f"QC_TEST_CRASH_IN_SAVE: simulated crash while saving step {step}")
-        if self.with_hf_model:
+        if self.with_hf_model or self.with_adapter:
             # ZeRO-3: every rank takes part in gathering the full weights
             gathered = self.engine._zero3_consolidated_16bit_state_dict() if self.zero_stage == 3 else None
             if qd.is_main():
@@ -220,8 +224,14 @@ class CheckpointManager:
         ds_bytes, hf_bytes = dir_bytes(tmp / "deepspeed"), dir_bytes(tmp / "hf_model")
         info.bytes = {"deepspeed": ds_bytes, "hf_model": hf_bytes,
                       "total": ds_bytes + hf_bytes + dir_bytes(tmp / "eval_results.json")}
+        if (tmp / "adapter").is_dir():
+            info.bytes["adapter"] = dir_bytes(tmp / "adapter")
+            info.bytes["total"] += info.bytes["adapter"]
         info.bytes["total"] += 4096  # training_info.json itself (upper bound)
-        write_json_atomic(tmp / "training_info.json", asdict(info))
+        record = asdict(info)
+        if record["lora"] is None:
+            del record["lora"]
+        write_json_atomic(tmp / "training_info.json", record)
         final = self.final_dir(step)
         os.replace(tmp, final)
         fsync_dir(self.out)
@@ -232,7 +242,8 @@ class CheckpointManager:
         """Every rank: DeepSpeed state and this rank's RNG from `ckpt`; returns its training_info."""
         info = read_json(ckpt / "training_info.json")
         step = int(info["step"])
-        load_path, _ = self.engine.load_checkpoint(str(ckpt / "deepspeed"), tag=deepspeed_tag(step))
+        load_path, _ = self.engine.load_checkpoint(str(ckpt / "deepspeed"), tag=deepspeed_tag(step),
+                                                   load_module_strict=not self.with_adapter)
         if load_path is None:
             raise BadInput(f"{ckpt}/deepspeed: DeepSpeed could not load tag {deepspeed_tag(step)}")
         rng_file = ckpt / "deepspeed" / deepspeed_tag(step) / f"qc_rng_rank{self.rank}.pt"
@@ -242,22 +253,31 @@ class CheckpointManager:
         return info
 
 
-def load_checkpoint_weights(engine, ckpt_dir: Path, step: int, zero_stage: int) -> str:
+def load_checkpoint_weights(engine, ckpt_dir: Path, step: int, zero_stage: int, strict: bool = True) -> str:
     """Put a checkpoint's model weights into the engine (every rank calls it): from its DeepSpeed state,
     or from hf_model/ when the checkpoint was slimmed (retention may strip deepspeed/ from old ones)."""
     if (ckpt_dir / "deepspeed" / deepspeed_tag(step)).is_dir():
         engine.load_checkpoint(str(ckpt_dir / "deepspeed"), tag=deepspeed_tag(step), load_optimizer_states=False,
-                               load_lr_scheduler_states=False, load_module_only=True)
+                               load_lr_scheduler_states=False, load_module_only=True, load_module_strict=strict)
         return "deepspeed"
     params = list(engine.module.parameters())
     dtype = params[0].dtype if params else torch.float32
-    state = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict()
+    adapter = ckpt_dir / "adapter" / "adapter_model.safetensors"
+    if not strict and adapter.is_file():  # LoRA: the engine holds a peft model; its adapter is all that differs
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        state, how = load_file(str(adapter)), "adapter"
+        load = lambda: set_peft_model_state_dict(engine.module, state)  # noqa: E731
+    else:
+        state, how = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict(), "hf_model"
+        load = lambda: engine.module.load_state_dict(state)  # noqa: E731
     if zero_stage == 3:
         import deepspeed  # deferred: only ZeRO-3 needs it here, and evaluate imports this module
 
         with deepspeed.zero.GatheredParameters(params, modifier_rank=0):
             if qd.is_main():
-                engine.module.load_state_dict(state)
+                load()
     else:
-        engine.module.load_state_dict(state)
-    return "hf_model"
+        load()
+    return how

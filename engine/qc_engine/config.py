@@ -67,6 +67,42 @@ def _map(value: Any, path: str, build: Callable[[Any, str], Any]) -> dict:
 
 
 @dataclass(frozen=True, slots=True)
+class LoraConfig:
+    """LoRA through peft: the backbone is frozen and small low-rank adapters train beside the chosen linear layers; the classification head (score) always trains fully. Checkpoints hold adapter/ (peft format) and, unless training.checkpoint.hf_format is adapter, the merged hf_model/."""
+
+    # Train LoRA adapters instead of every weight.
+    enabled: bool
+    # Adapter rank.
+    r: int
+    # LoRA scaling numerator (the update is scaled by alpha / r).
+    alpha: float
+    # Dropout on the adapters' input.
+    dropout: float
+    # Linear layer names in the language model's decoder layers that get adapters; the vision tower's
+    # same-named layers are matched only with vision_tower: lora.
+    target_modules: tuple[str, ...]
+    # frozen: the vision encoder does not train; lora: adapters on its blocks' linears too (qkv, proj,
+    # gate_proj, up_proj, down_proj, those named in target_modules); full: it trains fully (saved beside the
+    # head).
+    vision_tower: str
+
+    KEYS: ClassVar[tuple[str, ...]] = ("enabled", "r", "alpha", "dropout", "target_modules", "vision_tower")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str = "") -> "LoraConfig":
+        d = _checked(data, path, cls.KEYS, cls.OPTIONAL)
+        return cls(
+            enabled=_scalar(d["enabled"], _join(path, "enabled"), bool),
+            r=_scalar(d["r"], _join(path, "r"), int),
+            alpha=_scalar(d["alpha"], _join(path, "alpha"), float),
+            dropout=_scalar(d["dropout"], _join(path, "dropout"), float),
+            target_modules=_list(d["target_modules"], _join(path, "target_modules"), str),
+            vision_tower=_scalar(d["vision_tower"], _join(path, "vision_tower"), str),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ModelConfig:
     """The Qwen2.5-VL backbone and the classification head put on top of it."""
 
@@ -93,8 +129,12 @@ class ModelConfig:
     # the GPU supports it, else sdpa), sdpa, flash_attention_2 (exit 2 before training when the package or a
     # capable GPU is missing), or eager. The choice made is recorded in training_info.json.
     attn_implementation: str
+    # LoRA through peft: the backbone is frozen and small low-rank adapters train beside the chosen linear
+    # layers; the classification head (score) always trains fully. Checkpoints hold adapter/ (peft format)
+    # and, unless training.checkpoint.hf_format is adapter, the merged hf_model/.
+    lora: LoraConfig
 
-    KEYS: ClassVar[tuple[str, ...]] = ("pretrained_name", "revision", "num_labels", "pooling", "freeze_vision_tower", "trust_remote_code", "attn_implementation")
+    KEYS: ClassVar[tuple[str, ...]] = ("pretrained_name", "revision", "num_labels", "pooling", "freeze_vision_tower", "trust_remote_code", "attn_implementation", "lora")
     OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
@@ -108,6 +148,7 @@ class ModelConfig:
             freeze_vision_tower=_scalar(d["freeze_vision_tower"], _join(path, "freeze_vision_tower"), bool),
             trust_remote_code=_scalar(d["trust_remote_code"], _join(path, "trust_remote_code"), bool),
             attn_implementation=_scalar(d["attn_implementation"], _join(path, "attn_implementation"), str),
+            lora=LoraConfig.from_dict(d["lora"], _join(path, "lora")),
         )
 
 
@@ -297,7 +338,8 @@ class CheckpointConfig:
     # only (slim: evaluable and exportable, no longer resumable). 0 keeps it everywhere.
     keep_optimizer_states: int
     # every_save writes hf_model/ at each save; deferred writes only the DeepSpeed state (faster saves) and
-    # tasks/export.ts makes hf_model/ later.
+    # tasks/export.ts makes hf_model/ later; adapter (LoRA only) writes adapter/ alone at each save (seconds
+    # instead of minutes) and tasks/export.ts --merge makes the merged hf_model/ later.
     hf_format: str
 
     KEYS: ClassVar[tuple[str, ...]] = ("retention", "keep_optimizer_states", "hf_format")

@@ -1,7 +1,10 @@
 """DeepSpeed checkpoint -> hf_model/: full weights, chosen dtype, sharded safetensors, loadable by transformers.
 
     python -m qc_engine.export --checkpoint OUT/checkpoint-800 [--dtype auto|bf16|fp16|fp32] [--max-shard-size 5GB]
-                               [--verify] [--verify-samples 4] [--json]
+                               [--verify] [--verify-samples 4] [--json] [--merge]
+
+A LoRA checkpoint (training_info.json "lora") is exported by merging adapter/ into the base model
+(model.pretrained_name of the run): --merge says so explicitly and is refused for a full fine-tune.
 
 Source: deepspeed/ (any ZeRO stage; ZeRO 1-3 through deepspeed.utils.zero_to_fp32, stage 0 from the
 module state), or, for a slim checkpoint, the existing hf_model/ (re-cast / re-shard).
@@ -507,13 +510,32 @@ def check_resources(checkpoint: Path, n_params: int, dtype_name: str, verify: bo
 
 # ==================================================================== main
 
-def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, verify: bool, verify_samples: int,
+def merged_lora_state(checkpoint: Path, info: dict, run_config: QwenClassifyConfig | None, class_names: list[str],
                       report: Reporter) -> dict:
+    """A LoRA checkpoint's merged classifier weights: the base model + adapter/ (peft), folded together."""
+    from peft import PeftModel
+
+    from .lora import merged_state_dict
+    from .model import build_classifier
+
+    base = run_config.model.pretrained_name if run_config else info["lora"]["base_model"]
+    if not (Path(base) / "config.json").is_file():
+        raise BadInput(f"{checkpoint}: the LoRA base model {base} is not a local model folder; "
+                       "download it (or rerun from the run's output_dir, whose resolved_config.json names it)")
+    report.line(f"merging {checkpoint / info['lora']['adapter_dir']} into the base model {base}")
+    model = build_classifier(base, class_names, pooling=run_config.model.pooling if run_config else "last_token")
+    peft_model = PeftModel.from_pretrained(model, str(checkpoint / info["lora"]["adapter_dir"]))
+    return {k: v.float() for k, v in merged_state_dict(peft_model).items()}
+
+
+def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, verify: bool, verify_samples: int,
+                      report: Reporter, merge: bool = False) -> dict:
     t0 = time.time()
     checkpoint = checkpoint.resolve()
     info = check_checkpoint(checkpoint)
     if dtype_name == "auto":  # the precision the checkpoint was trained in: same logits as the engine
         dtype_name = info.get("precision") if info.get("precision") in DTYPES else "fp32"
+    merge = merge or bool(info.get("lora"))
     if dtype_name not in DTYPES:
         raise BadInput(f"--dtype {dtype_name!r}: expected one of {', '.join(DTYPES)}")
     shard_bytes = parse_size(max_shard_size)
@@ -527,7 +549,15 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
 
     # ---------------------------------------------------------------- source weights (module names)
     t_read = time.time()
-    if ds_dir.is_dir() and info.get("has_deepspeed_state", True) and not info.get("slim"):
+    if info.get("lora") and (checkpoint / info["lora"]["adapter_dir"]).is_dir():
+        # LoRA: deepspeed/ lacks the frozen base; merge adapter/ into the base model instead
+        config, source_dir = model_config_for(checkpoint, info, run_config, class_names)
+        state = merged_lora_state(checkpoint, info, run_config, class_names, report)
+        source = {"kind": "adapter", "zero_stage": None, "tag": None}
+    elif merge:
+        raise BadInput(f"--merge: {checkpoint} is not a LoRA checkpoint (training_info.json has no \"lora\" "
+                       "or adapter/ is missing); export it without --merge")
+    elif ds_dir.is_dir() and info.get("has_deepspeed_state", True) and not info.get("slim"):
         config, source_dir = model_config_for(checkpoint, info, run_config, class_names)
         state, stage, tag = consolidate_deepspeed(ds_dir, info, report)
         source = {"kind": "deepspeed", "zero_stage": stage, "tag": tag}
@@ -584,6 +614,9 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
         "exported_at": datetime.now(timezone.utc).isoformat(),
         "bytes": {"deepspeed": ds_bytes, "hf_model": hf_bytes, "total": dir_bytes(checkpoint) + 4096},
     })
+    if info.get("lora"):  # hf_model/ now holds the merged weights
+        info["lora"]["hf_model"] = "merged"
+        info["bytes"]["adapter"] = dir_bytes(checkpoint / info["lora"]["adapter_dir"])
     write_json_atomic(checkpoint / "training_info.json", info)
     return {
         "checkpoint": str(checkpoint), "hf_model": str(hf_dir), "source": source, "dtype": dtype_name,
@@ -603,6 +636,9 @@ def parse_args(argv):
     p.add_argument("--verify", action="store_true", help="also compare logits with the source state")
     p.add_argument("--verify-samples", type=int, default=4, help="validation images used by --verify")
     p.add_argument("--json", action="store_true", help="JSON lines on stdout (progress, result, error)")
+    p.add_argument("--merge", action="store_true",
+                   help="LoRA checkpoint: merge adapter/ into the base model (the default for LoRA checkpoints; "
+                        "refused for a full fine-tune)")
     return p.parse_args(argv)
 
 
@@ -613,7 +649,7 @@ def main(argv=None) -> int:
     try:
         transformers.logging.set_verbosity_error()
         result = export_checkpoint(Path(args.checkpoint), args.dtype, args.max_shard_size, args.verify,
-                                   args.verify_samples, report)
+                                   args.verify_samples, report, merge=args.merge)
     except BadInput as exc:
         report.error(str(exc), EXIT_BAD_INPUT)
         return EXIT_BAD_INPUT

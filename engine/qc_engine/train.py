@@ -51,8 +51,10 @@ from .eval_records import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_
                            prediction_lines, preprocessing_settings, write_eval_results)
 from .events import EventLog, start_wandb
 from .telemetry import GpuSampler, write_training_curves
+from .lora import ADAPTER_DIR, apply_lora, check_lora_config, lora_info, merged_state_dict, save_adapter
 from .metrics import SCALAR_METRICS, scalar_metrics
-from .model import build_classifier, check_model_folder, load_processing, save_hf_model, torch_dtype_for
+from .model import (build_classifier, check_model_folder, hub_snapshot_source, load_processing, save_hf_model,
+                    torch_dtype_for)
 
 
 class StopRequested(Exception):
@@ -206,6 +208,7 @@ def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_re
     data, best = config.data, config.training.best_model_tracking
     check_model_folder(config.model.pretrained_name)
     attn = resolve_attn_implementation(config.model.attn_implementation, layout.device)
+    check_lora_config(config.model)
     class_names = load_class_names(config)
     if track_best and best.metric not in SCALAR_METRICS:
         raise DataError(f"training.best_model_tracking.metric: {best.metric!r} is not one of "
@@ -258,6 +261,10 @@ class TrainRecipe:
         if checked.resume:
             self.resume_from(Path(checked.resume))
         self.announce(checked)
+
+    @property
+    def lora(self) -> bool:
+        return self.config.model.lora.enabled
 
     @property
     def skip_eval(self) -> bool:
@@ -342,6 +349,9 @@ class TrainRecipe:
             trust_remote_code=model_cfg.trust_remote_code,
             gradient_checkpointing=self.config.training.gradient_checkpointing, seed=self.config.training.seed,
             attn_implementation=self.attn_implementation)
+        if self.lora:  # base frozen; only the adapters and the head (modules_to_save) reach the optimizer
+            self.model = apply_lora(self.model, model_cfg.lora, model_cfg.pretrained_name,
+                                    self.config.training.gradient_checkpointing)
         self.tokenizer, self.image_processor = load_processing(
             model_cfg.pretrained_name, data_cfg.image_min_pixels, data_cfg.image_max_pixels, model_cfg.trust_remote_code)
 
@@ -413,11 +423,28 @@ class TrainRecipe:
         skip_single_rank_allreduce(self.engine, layout.world, layout.zero_stage)
         self.ckpt = CheckpointManager(
             out=self.out, engine=self.engine, rank=layout.rank, zero_stage=layout.zero_stage,
-            with_hf_model=train_cfg.checkpoint.hf_format != "deferred", save_hf=self.save_hf_model)
+            with_hf_model=train_cfg.checkpoint.hf_format not in ("deferred", "adapter"), save_hf=self.save_hf_model,
+            with_adapter=self.lora)
 
     def save_hf_model(self, folder: Path, gathered: dict | None) -> None:
-        save_hf_model(folder, self.engine.module, self.tokenizer, self.image_processor, state_dict=gathered,
+        """hf_model/ (merged, for LoRA) when the checkpoint has one; LoRA's adapter/ beside it."""
+        module = self.engine.module
+        if self.lora:
+            save_adapter(folder.parent / ADAPTER_DIR, module, gathered)
+            if not self.ckpt.with_hf_model:
+                return
+            gathered, module = merged_state_dict(module, gathered), module.get_base_model()
+        save_hf_model(folder, module, self.tokenizer, self.image_processor, state_dict=gathered,
                       source_dir=self.config.model.pretrained_name)
+
+    def lora_block(self) -> dict | None:
+        """training_info.json's "lora": what was trained and on which base (the Hub commit when known)."""
+        if not self.lora:
+            return None
+        name = self.config.model.pretrained_name
+        snapshot = hub_snapshot_source(name)
+        return lora_info(self.config.model.lora, snapshot["repo_id"] if snapshot else name, self.ckpt.with_hf_model,
+                         snapshot["commit"] if snapshot else None)
 
     def resume_from(self, ckpt: Path) -> None:
         state = self.state
@@ -596,7 +623,8 @@ class TrainRecipe:
         if self.config.training.evaluation.eval_best_model_only and state.best_checkpoint:
             target = Path(state.best_checkpoint)
             if state.best_step != state.step:
-                weights = load_checkpoint_weights(self.engine, target, state.best_step, self.layout.zero_stage)
+                weights = load_checkpoint_weights(self.engine, target, state.best_step, self.layout.zero_stage,
+                                                  strict=not self.lora)  # LoRA: deepspeed/ lacks the frozen base
         metrics, predicted, seconds = self.run_eval("full")
         evaluated_step = state.best_step if target != final else state.step
         if qd.is_main():
@@ -637,7 +665,7 @@ class TrainRecipe:
             num_labels=len(self.class_names), id2label={str(i): n for i, n in enumerate(self.class_names)},
             versions=library_versions(), created_at=datetime.now(timezone.utc).isoformat(),
             has_deepspeed_state=True, has_hf_model=self.ckpt.with_hf_model,
-            attn_implementation=self.attn_implementation)
+            attn_implementation=self.attn_implementation, lora=self.lora_block())
 
     def save_checkpoint(self, is_final: bool) -> None:
         state, step = self.state, self.state.step

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
+import type { TrainingInfo as TrainingInfoMessage } from "../../generated/messages.ts";
 import { UserError } from "../util/errors.ts";
 
 /** training_info.json, written last into every complete checkpoint (docs/architecture.md). */
@@ -26,7 +27,9 @@ export interface TrainingInfo {
   has_deepspeed_state: boolean;
   has_hf_model: boolean;
   slim: boolean;
-  bytes: { deepspeed: number; hf_model: number; total: number };
+  bytes: { deepspeed: number; hf_model: number; adapter?: number; total: number };
+  /** LoRA runs only (schema/events.schema.json TrainingInfo.lora). */
+  lora?: TrainingInfoMessage["lora"];
   [extra: string]: unknown;
 }
 

@@ -19,6 +19,8 @@ export interface ExportOptions {
   maxShardSize: string;
   verify: boolean;
   verifySamples?: number;
+  /** LoRA checkpoints: merge adapter/ into the base (the engine does so for any LoRA checkpoint; refused for a full one). */
+  merge?: boolean;
 }
 
 /** Checks the options before any Python starts; throws a UserError naming the flag. */
@@ -39,6 +41,7 @@ export function buildExportArgv(p: { python: string; checkpoint: string } & Expo
   const argv = [p.python, "-m", "qc_engine.export", "--checkpoint", p.checkpoint, "--dtype", p.dtype, "--max-shard-size", p.maxShardSize, "--json"];
   if (p.verify) argv.push("--verify");
   if (p.verifySamples !== undefined) argv.push("--verify-samples", String(p.verifySamples));
+  if (p.merge) argv.push("--merge");
   return argv;
 }
 

@@ -108,6 +108,16 @@ describe("renderModelCard", () => {
     expect(frontMatter(card).base_model).toBeUndefined();
     expect(card).toContain("resolved_config.json was not found");
   });
+
+  test("a LoRA checkpoint: tags lora/peft, the card says LoRA of which base revision, merged or adapter alone", () => {
+    const lora = { r: 16, alpha: 32, dropout: 0.05, target_modules: ["q_proj", "v_proj"], vision_tower: "frozen" as const, adapter_dir: "adapter", hf_model: "merged" as const, base_model: "Qwen/Qwen2.5-VL-7B-Instruct", base_revision: "abc123" };
+    const card = renderModelCard(params({ info: { ...info, lora } as TrainingInfo }));
+    expect(frontMatter(card).tags).toContain("lora");
+    expect(card).toContain("This is a **LoRA fine-tune** (peft; r=16, alpha=32, dropout=0.05, adapters on q_proj, v_proj; vision tower frozen; the classification head trained fully) of `Qwen/Qwen2.5-VL-7B-Instruct` at revision `abc123`. The weights here are the adapters MERGED");
+    const adapterOnly = renderModelCard(params({ info: { ...info, lora: { ...lora, hf_model: "absent" as const } } as TrainingInfo }));
+    expect(adapterOnly).toContain("This revision holds the adapter alone");
+    expect(renderModelCard(params())).not.toContain("LoRA");
+  });
 });
 
 describe("baseModelId", () => {

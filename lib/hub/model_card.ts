@@ -115,6 +115,7 @@ export function buildFrontMatter(p: ModelCardParams): Record<string, unknown> {
   }
   const tags = ["image-classification", "qwen2_5_vl", "qwen-classify", "deepspeed"];
   if (dataset) tags.push(dataset);
+  if (p.info?.lora) tags.push("lora", "peft");
 
   const fm: Record<string, unknown> = {
     library_name: "transformers",
@@ -277,6 +278,19 @@ export function renderModelCard(p: ModelCardParams): string {
       `${p.resolved?.config?.model?.pooling === "mean" ? "real tokens (mean)" : "last real token"} and a linear head.`,
     "",
   );
+  const lora = p.info?.lora;
+  if (lora) {
+    out.push(
+      `This is a **LoRA fine-tune** (peft; r=${lora.r}, alpha=${lora.alpha}, dropout=${lora.dropout}, adapters on ` +
+        `${lora.target_modules.join(", ")}; vision tower ${lora.vision_tower}; the classification head trained fully) of ` +
+        `\`${lora.base_model}\` at revision \`${lora.base_revision ?? "local folder, no Hub revision"}\`. ` +
+        (lora.hf_model === "merged"
+          ? "The weights here are the adapters MERGED into the base: load them like any full fine-tune."
+          : "This revision holds the adapter alone (`adapter_config.json`, `adapter_model.safetensors`): load it with " +
+            "`peft.PeftModel.from_pretrained(<the classifier built on the base model>, repo)`."),
+      "",
+    );
+  }
   out.push(`This revision holds **${p.checkpointName}** (step ${p.step}${p.info?.is_final ? ", the final checkpoint" : ""}).` + (p.selection ? ` Chosen as: ${p.selection}.` : ""), "");
 
   out.push("## Evaluation results", "");

@@ -52,6 +52,8 @@ export interface PlanPushParams {
   revision?: string;
   private?: boolean;
   createPr?: boolean;
+  /** LoRA checkpoints: send adapter/ (peft format) instead of the merged hf_model/. */
+  adapterOnly?: boolean;
 }
 
 /** Branches named checkpoint-<step> hold one checkpoint and nothing else. */
@@ -152,8 +154,10 @@ export function checkpointFiles(params: {
   branch: string;
   resolved: ResolvedConfigFile | null;
   reason?: string;
+  adapterOnly?: boolean;
 }): PlannedFile[] {
   const { checkpoint: c } = params;
+  if (params.adapterOnly) return adapterFiles(params);
   const problem = hfModelProblem(c.path);
   if (problem) {
     throw new UserError(`${c.path}: ${problem}; there is nothing loadable to push`, {
@@ -184,11 +188,35 @@ export function checkpointFiles(params: {
   return kept;
 }
 
+/** --adapter-only: adapter/ at the repo root (loads with peft on top of the base model), metadata, README.md. */
+function adapterFiles(params: { checkpoint: CheckpointInfo; repo: string; branch: string; resolved: ResolvedConfigFile | null; reason?: string }): PlannedFile[] {
+  const { checkpoint: c } = params;
+  const lora = c.info?.lora;
+  const dir = join(c.path, lora?.adapter_dir ?? "adapter");
+  if (!lora || !existsSync(join(dir, "adapter_config.json"))) {
+    throw new UserError(`${c.path}: --adapter-only needs a LoRA checkpoint with adapter/adapter_config.json`, {
+      hint: "push it without --adapter-only (the full hf_model/)",
+    });
+  }
+  const files: PlannedFile[] = [];
+  walk(dir, dir, files);
+  const kept = files.filter((f) => f.pathInRepo !== "README.md");
+  for (const name of ["training_info.json", "eval_results.json"]) {
+    const p = join(c.path, name);
+    if (existsSync(p)) kept.push({ pathInRepo: name, size: statSync(p).size, content: { kind: "file", path: p } });
+  }
+  const info = { ...c.info!, lora: { ...lora, hf_model: "absent" as const } }; // the card describes what is sent
+  const card = renderModelCard({ repoId: params.repo, revision: params.branch, checkpointName: c.name, step: c.step, info, evalResults: c.evalResults, resolved: params.resolved, selection: params.reason });
+  const data = new TextEncoder().encode(card);
+  kept.push({ pathInRepo: "README.md", size: data.length, content: { kind: "bytes", data } });
+  return kept;
+}
+
 /** One target: checkpoint c pushed to branch (used by planPush and the background pusher). */
 export function checkpointTarget(
   c: CheckpointInfo,
   branch: string,
-  opts: { repo: string; resolved: ResolvedConfigFile | null; createPr: boolean; reason: string },
+  opts: { repo: string; resolved: ResolvedConfigFile | null; createPr: boolean; reason: string; adapterOnly?: boolean },
 ): PushTarget {
   return {
     checkpointName: c.name,
@@ -197,7 +225,7 @@ export function checkpointTarget(
     branch,
     ownBranch: OWN_BRANCH_RE.test(branch),
     createPr: opts.createPr,
-    files: checkpointFiles({ checkpoint: c, repo: opts.repo, branch, resolved: opts.resolved, reason: opts.reason }),
+    files: checkpointFiles({ checkpoint: c, repo: opts.repo, branch, resolved: opts.resolved, reason: opts.reason, adapterOnly: opts.adapterOnly }),
     commitTitle: `Upload ${c.name} (step ${c.step})`,
     reason: opts.reason,
   };
@@ -217,7 +245,7 @@ export function planPush(params: PlanPushParams): PushPlan {
       repo,
       private: params.private,
       outputDir,
-      targets: [checkpointTarget(c, revision, { repo, resolved, createPr, reason: "asked for with --checkpoint" })],
+      targets: [checkpointTarget(c, revision, { repo, resolved, createPr, reason: "asked for with --checkpoint", adapterOnly: params.adapterOnly })],
       skipped,
     };
   }
@@ -231,7 +259,7 @@ export function planPush(params: PlanPushParams): PushPlan {
   const all = listCheckpoints({ outputDir });
   const usable: CheckpointInfo[] = [];
   for (const c of all) {
-    const problem = hfModelProblem(c.path);
+    const problem = params.adapterOnly ? (existsSync(join(c.path, "adapter", "adapter_config.json")) ? null : "no adapter/ (not a LoRA checkpoint)") : hfModelProblem(c.path);
     if (problem) skipped.push({ name: c.name, reason: `${problem} (export it: bun run tasks/export.ts --checkpoint ${c.path})` });
     else usable.push(c);
   }
@@ -243,13 +271,13 @@ export function planPush(params: PlanPushParams): PushPlan {
   const resolved = readResolvedConfig(outputDir);
   const best = chooseBest({ checkpoints: usable, outputDir, resolved })!;
   const targets: PushTarget[] = [
-    checkpointTarget(best.checkpoint, revision, { repo, resolved, createPr, reason: best.reason }),
+    checkpointTarget(best.checkpoint, revision, { repo, resolved, createPr, reason: best.reason, adapterOnly: params.adapterOnly }),
   ];
   if (params.mode === "all") {
     for (const c of usable) {
       const branch = `checkpoint-${c.step}`;
       if (branch === revision) continue;
-      targets.push(checkpointTarget(c, branch, { repo, resolved, createPr: false, reason: `every checkpoint on its own branch` }));
+      targets.push(checkpointTarget(c, branch, { repo, resolved, createPr: false, reason: `every checkpoint on its own branch`, adapterOnly: params.adapterOnly }));
     }
   }
   return { repo, private: params.private, outputDir, targets, skipped };

@@ -16,6 +16,8 @@ export interface RunPushParams {
   revision?: string;
   private?: boolean;
   createPr?: boolean;
+  /** LoRA checkpoints: send adapter/ alone. */
+  adapterOnly?: boolean;
   dryRun?: boolean;
   tokenFile?: string;
   hubUrl?: string;
@@ -65,7 +67,7 @@ export async function runPush(p: RunPushParams): Promise<RunPushResult> {
   }
   const isPrivate = p.private ? true : typeof hubConfig.private === "boolean" ? hubConfig.private : undefined;
 
-  const plan = planPush({ mode, path, repo, revision: p.revision, private: isPrivate, createPr: p.createPr });
+  const plan = planPush({ mode, path, repo, revision: p.revision, private: isPrivate, createPr: p.createPr, adapterOnly: p.adapterOnly });
   if (p.dryRun) {
     stdout.write(formatPlan(plan, hubUrl));
     stdout.write("dry run: nothing was sent\n");

@@ -6,6 +6,7 @@ import { accessSync, constants, existsSync, readFileSync, statSync } from "node:
 import { dirname, isAbsolute } from "node:path";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import { parseYaml } from "../config/yaml.ts";
+import { checkLoraInputs } from "../preflight/lora.ts";
 import { checkOutputDir, type OutputDirState } from "../preflight/output_dir.ts";
 import { UserError } from "../util/errors.ts";
 
@@ -121,6 +122,7 @@ export function findInputProblems(p: {
     dataGenerated || !d.labels_file ? null : checkDataFile("data.labels_file", d.labels_file, made),
     p.probeAttention ? checkAttention({ requested: config.model.attn_implementation, probe: p.probeAttention }) : null,
   ].filter((x): x is InputProblem => x !== null);
+  problems.push(...checkLoraInputs({ config }));
   const out = checkOutputDirInput(p);
   return { problems: [...problems, ...out.problems], previous: out.previous };
 }
