@@ -48,7 +48,7 @@ describe("tasks/prepare.ts --from-hf", () => {
     expect(existsSync(join(out, "train.jsonl"))).toBe(false);
     const mixed = prepare(["--from-hf", join(work, "broken"), "--seed", "3"], work);
     expect(mixed.code).toBe(2);
-    expect(mixed.stderr).toContain("--val-ratio and --seed only go with --from-folder");
+    expect(mixed.stderr).toContain("do not go together");
     const stray = prepare(["--from-folder", work, "--out", out, "--split", "train"], work);
     expect(stray.code).toBe(2);
     expect(stray.stderr).toContain("--split only goes with --from-hf");

@@ -4,7 +4,12 @@
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
-import type { InputProblem } from "../train/inputs.ts";
+/** One problem in the pre-launch input report (the shape lib/train/inputs.ts collects). */
+export interface InputProblem {
+  key: string;
+  message: string;
+  fix: string;
+}
 import { findModelDir, readSafetensorsHeader } from "./model_size.ts";
 
 /** Weight names of a model folder: model.safetensors.index.json's weight_map, else every *.safetensors header. */
