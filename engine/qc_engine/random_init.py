@@ -13,8 +13,8 @@ of the offline tokenizer of tiny.py), that tokenizer, the real image processor a
 - with --no-save, DeepSpeed's save_checkpoint writes nothing (a 7B checkpoint with optimizer state is
   ~90 GB and its write would dominate a 20-step benchmark); the checkpoint folder and its
   training_info.json are still written, so the run completes as usual.
-The attention implementation comes from model.attn_implementation when the config has that key,
-else $QC_ATTN_IMPLEMENTATION, else transformers' default (sdpa).
+The attention implementation comes from $QC_ATTN_IMPLEMENTATION, else transformers' default (sdpa)
+(the config schema has no attention key yet; the engine reads no key the schema does not have).
 Never used by tasks/train.ts: bench/gpu_smoke.sh starts it.
 """
 
@@ -57,8 +57,8 @@ def is_random_init_folder(path: str | Path) -> bool:
     return (Path(path) / MARKER).is_file()
 
 
-def attn_implementation(model_cfg: dict | None = None) -> str | None:
-    return (model_cfg or {}).get("attn_implementation") or os.environ.get("QC_ATTN_IMPLEMENTATION") or None
+def attn_implementation() -> str | None:
+    return os.environ.get("QC_ATTN_IMPLEMENTATION") or None
 
 
 def build_random_classifier(pretrained, class_names, pooling="last_token", freeze_vision_tower=False,
