@@ -492,6 +492,10 @@ export interface TrainingInfo {
   created_at: string;
   has_deepspeed_state: boolean;
   has_hf_model: boolean;
+  /**
+   * Where a Hub-id run's backbone came from (resolved_config.json's model_source, or the cache snapshot path the run loaded); null for a local model folder. Absent in checkpoints written before it existed.
+   */
+  base_model?: (BaseModelSource | null);
   slim: boolean;
   /**
    * The attention kernel the run used (model.attn_implementation as resolved by the engine).
@@ -514,6 +518,14 @@ export interface TrainingInfo {
   }
   hf_model_dtype?: ("fp32" | "bf16" | "fp16");
   exported_at?: string;
+}
+/**
+ * A Hub model id's resolved source: the repository, the revision asked for, and the commit it resolved to.
+ */
+export interface BaseModelSource {
+  repo_id: string;
+  revision: string;
+  commit: string;
 }
 /**
  * Sizes in bytes.

@@ -23,7 +23,8 @@ from . import __version__
 from . import dist as qd
 from .errors import BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
-from .model import load_hf_classifier
+from .config import ModelConfig
+from .model import hub_snapshot_source, load_hf_classifier
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 TMP_RE = re.compile(r"^\.checkpoint-(\d+)\.tmp$")
@@ -103,6 +104,24 @@ def select_resume_checkpoint(output_dir: Path, request: str | None) -> Checkpoin
     return ckpt
 
 
+def best_for_resume(output_dir: Path, step: int, metric: str | None) -> dict | None:
+    """OUT/best_checkpoint.json as a resume at `step` may restore it: only when best tracking is on (`metric`
+    not None; a run without it neither reads nor trusts a record an earlier run left), for the same metric,
+    of a checkpoint that still exists and is not newer than the resume point (issue 11)."""
+    if metric is None:
+        return None
+    best = read_json(Path(output_dir) / "best_checkpoint.json")
+    if not isinstance(best, dict) or best.get("metric") != metric:
+        return None
+    try:
+        path, best_step, value = str(best["path"]), int(best["step"]), float(best["value"])
+    except (KeyError, TypeError, ValueError):
+        return None  # unreadable: tracking starts afresh, as with no record
+    if not Path(path).is_dir() or best_step > step:
+        return None
+    return {"path": path, "step": best_step, "metric": metric, "value": value}
+
+
 def deepspeed_tag(step: int) -> str:
     return f"global_step{step}"
 
@@ -134,10 +153,30 @@ class TrainingInfo:
     created_at: str
     has_deepspeed_state: bool
     has_hf_model: bool
+    base_model: dict | None = None  # base_model_source(): the Hub commit of a Hub-id run's backbone
     slim: bool = False
     attn_implementation: str | None = None  # the kernel the run used (model.attn_implementation resolved)
     bytes: dict = field(default_factory=dict)
     lora: dict | None = None  # LoRA runs: model.lora + adapter_dir/base model (written only when set)
+
+    def record(self) -> dict:
+        """training_info.json's content: every field, `lora` only for a LoRA run."""
+        out = asdict(self)
+        if out["lora"] is None:
+            del out["lora"]
+        return out
+
+
+def base_model_source(resolved_path: Path, model: ModelConfig) -> dict | None:
+    """{repo_id, revision, commit} of a Hub-id backbone, or None for a local folder. From resolved_config.json's
+    model_source (the launcher downloads once and records it there); else from the cache snapshot path itself,
+    so an engine started by hand on a snapshot folder records it too."""
+    doc = read_json(resolved_path)
+    source = doc.get("model_source") if isinstance(doc, dict) else None  # a launcher record, not a config key
+    if isinstance(source, dict) and source.get("kind") == "hub":
+        return {"repo_id": str(source["repo_id"]), "revision": str(source["revision"]), "commit": str(source["commit"])}
+    snapshot = hub_snapshot_source(model.pretrained_name)
+    return {"repo_id": snapshot["repo_id"], "revision": model.revision, "commit": snapshot["commit"]} if snapshot else None
 
 
 def library_versions() -> dict:
@@ -228,10 +267,7 @@ class CheckpointManager:
             info.bytes["adapter"] = dir_bytes(tmp / "adapter")
             info.bytes["total"] += info.bytes["adapter"]
         info.bytes["total"] += 4096  # training_info.json itself (upper bound)
-        record = asdict(info)
-        if record["lora"] is None:
-            del record["lora"]
-        write_json_atomic(tmp / "training_info.json", record)
+        write_json_atomic(tmp / "training_info.json", info.record())
         final = self.final_dir(step)
         os.replace(tmp, final)
         fsync_dir(self.out)

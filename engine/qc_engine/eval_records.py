@@ -25,6 +25,7 @@ import numpy as np
 from .config import QwenClassifyConfig
 from .events import json_safe  # noqa: F401 - re-exported for evaluate.py
 from .fsio import read_json, write_json_atomic, write_text_atomic
+from .locks import checkpoint_in_use
 
 PREDICTIONS_FILE = "predictions.jsonl"
 EVAL_RESULTS_FILE = "eval_results.json"
@@ -104,9 +105,13 @@ def prediction_lines(logits, labels, indices, samples, class_names, key: str) ->
 
 def write_eval_results(ckpt_dir: Path, key: str, entry: dict, lines: list[str] | None = None) -> None:
     """Merge `entry` under `key` into eval_results.json (rank 0, atomically); with `lines`, replace this
-    key's lines of predictions.jsonl (lines of other keys are kept) first."""
+    key's lines of predictions.jsonl (lines of other keys are kept) first. Under the checkpoint's
+    .in-use.evaluate.<pid> lock, so that retention/prune do not delete or slim it meanwhile."""
+    with checkpoint_in_use(Path(ckpt_dir), "evaluate"):
+        _write_eval_results(Path(ckpt_dir), key, entry, lines)
 
-    ckpt_dir = Path(ckpt_dir)
+
+def _write_eval_results(ckpt_dir: Path, key: str, entry: dict, lines: list[str] | None) -> None:
     if lines is not None:
         predictions = ckpt_dir / PREDICTIONS_FILE
         kept = []

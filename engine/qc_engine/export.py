@@ -48,6 +48,7 @@ from .config import QwenClassifyConfig, load_resolved
 from .data import ClassifierCollator, ImageClassificationDataset, load_class_names, read_jsonl
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
+from .locks import checkpoint_in_use
 from .model import AUTO_MAP, load_hf_classifier, load_processing, save_hf_model
 from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
 
@@ -648,8 +649,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("DS_ACCELERATOR", "cpu")
     try:
         transformers.logging.set_verbosity_error()
-        result = export_checkpoint(Path(args.checkpoint), args.dtype, args.max_shard_size, args.verify,
-                                   args.verify_samples, report, merge=args.merge)
+        # .in-use.export.<pid> for this process's lifetime: prune/retention leave the checkpoint alone
+        # also when the export was started by hand (tasks/export.ts holds its own lock as well)
+        with checkpoint_in_use(Path(args.checkpoint), "export", missing_ok=True):
+            result = export_checkpoint(Path(args.checkpoint), args.dtype, args.max_shard_size, args.verify,
+                                       args.verify_samples, report, merge=args.merge)
     except BadInput as exc:
         report.error(str(exc), EXIT_BAD_INPUT)
         return EXIT_BAD_INPUT

@@ -21,11 +21,7 @@ import time
 import traceback
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class BadInput(Exception):
-    pass
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
 
 
 def emit(event: str, **fields) -> None:
@@ -84,21 +80,23 @@ def main(argv=None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--resolved", help="resolved_config.json: model.pretrained_name + model.revision")
     parser.add_argument("--repo")
-    parser.add_argument("--revision", default=None)
+    parser.add_argument("--revision", default=None, help="overrides model.revision; with --repo: main when not given")
     args = parser.parse_args(argv)
     try:
         if args.resolved:
-            model = json.loads(Path(args.resolved).read_text())["config"]["model"]
-            repo, revision = model["pretrained_name"], args.revision or model.get("revision") or "main"
+            from .config import load_resolved  # ConfigError (BadInput) names a missing or mistyped key
+
+            model = load_resolved(args.resolved)[0].model
+            repo, revision = model.pretrained_name, args.revision or model.revision
         elif args.repo:
-            repo, revision = args.repo, args.revision or "main"
+            repo, revision = args.repo, args.revision or "main"  # the Hub's own default branch
         else:
             raise BadInput("give --resolved R or --repo NS/NAME")
         emit("done", **download(repo, revision))
         return EXIT_OK
     except BadInput as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        emit("error", message=str(exc), exit_code=EXIT_BAD_INPUT)
+        print(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr, flush=True)
+        emit("error", message=str(exc), exit_code=EXIT_BAD_INPUT, **({"hint": exc.hint} if exc.hint else {}))
         return EXIT_BAD_INPUT
     except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
         traceback.print_exc()

@@ -16,7 +16,7 @@ Preprocessing is READ from what the checkpoint records, never guessed (preproces
 The pixel bounds of 2/3 fall back to the processor's own (preprocessor_config.json, saved at training).
 Nothing found: exit 2 naming what was looked for.
 
-Writes --out (.jsonl or .csv) via <out>.tmp + rename, rank 0, only when every image was predicted.
+Writes --out (.jsonl or .csv) atomically (fsio.write_text_atomic), rank 0, only when every image was predicted.
 stdout (rank 0): JSON lines plan / progress / bad_image / summary / error.
 Exit codes: 0 done; 2 bad input (nothing written); 1 anything else.
 """
@@ -36,15 +36,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import load_resolved
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
 from .events import json_safe
+from .fsio import read_json, write_text_atomic
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class BadInput(Exception):
-    """Bad checkpoint, images or arguments: exit 2, nothing written."""
 
 
 @dataclass(frozen=True)
@@ -124,14 +122,11 @@ def preprocessing_source(model: dict) -> dict:
     """{prompt, image_min_pixels, image_max_pixels (None: the processor's own), from}: what training used."""
     hf_dir = Path(model["hf_dir"])
     ckpt = model.get("checkpoint")
-    for resolved in ([ckpt.parent / "resolved_config.json"] if ckpt else []):
-        if resolved.is_file():
-            try:
-                data = json.loads(resolved.read_text())["config"]["data"]
-                return {"prompt": data.get("prompt", ""), "image_min_pixels": int(data["image_min_pixels"]),
-                        "image_max_pixels": int(data["image_max_pixels"]), "from": str(resolved)}
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise BadInput(f"{resolved}: not a readable resolved_config.json ({exc})") from None
+    resolved = ckpt.parent / "resolved_config.json" if ckpt else None
+    if resolved is not None and resolved.is_file():
+        data = load_resolved(resolved)[0].data  # ConfigError (BadInput) names the key when the file is off
+        return {"prompt": data.prompt, "image_min_pixels": data.image_min_pixels,
+                "image_max_pixels": data.image_max_pixels, "from": str(resolved)}
     for results in (hf_dir.parent / "eval_results.json", hf_dir / "eval_results.json"):
         settings = _recorded_settings(results)
         if settings:
@@ -147,17 +142,18 @@ def preprocessing_source(model: dict) -> dict:
 
 
 def _recorded_settings(path: Path) -> dict | None:
-    try:
-        entries = json.loads(path.read_text())
-    except (OSError, ValueError):
+    entries = read_json(path)
+    if not isinstance(entries, dict):
         return None
     found = [e["preprocessing"] for e in entries.values() if isinstance(e, dict) and isinstance(e.get("preprocessing"), dict)]
     if not found:
         return None
     if any(f != found[0] for f in found[1:]):
         raise BadInput(f"{path}: its entries record different preprocessing settings; predict from the run's checkpoint")
-    return {"prompt": found[0].get("prompt", ""), "image_min_pixels": found[0].get("image_min_pixels"),
-            "image_max_pixels": found[0].get("image_max_pixels")}
+    try:  # eval_records.preprocessing_settings writes all three
+        return {key: found[0][key] for key in ("prompt", "image_min_pixels", "image_max_pixels")}
+    except KeyError as exc:
+        raise BadInput(f"{path}: a preprocessing record lacks {exc}; predict from the run's checkpoint") from None
 
 
 def class_names_of(hf_dir: Path) -> list[str]:
@@ -330,16 +326,6 @@ def render(records: list[dict], fmt: str) -> str:
     return buf.getvalue()
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
 # ==================================================================== main
 
 def setup_device():
@@ -386,10 +372,10 @@ def run(args) -> int:
         try:
             checked = {"ok": True, **check_inputs(args)}
         except BadInput as exc:
-            checked = {"ok": False, "message": str(exc)}
+            checked = {"ok": False, "message": str(exc), "hint": exc.hint}
     checked = qd.broadcast_object(checked)
     if not checked["ok"]:
-        raise BadInput(checked["message"])
+        raise BadInput(checked["message"], hint=checked["hint"])
     model_src, settings, items, names = checked["model"], checked["settings"], checked["items"], checked["class_names"]
     for b in checked["bad"]:
         emit("bad_image", **b)
@@ -409,7 +395,8 @@ def run(args) -> int:
     labeled = [r for r in records if "label" in r]
     accuracy = sum(r["correct"] for r in labeled) / len(labeled) if labeled else None
     if qd.is_main():
-        write_atomic(Path(args.out), render(records, checked["format"]))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(Path(args.out), render(records, checked["format"]))
     emit("summary", out=str(Path(args.out).resolve()), format=checked["format"], num_images=len(records),
          skipped=checked["bad"], labeled=len(labeled), accuracy=accuracy, seconds=seconds,
          images_per_s=len(records) / max(seconds, 1e-9), total_seconds=time.time() - t0,
@@ -428,8 +415,8 @@ def main(argv=None) -> int:
     except BadInput as exc:
         code = EXIT_BAD_INPUT
         if qd.is_main():
-            print(f"error: {exc}", file=sys.stderr, flush=True)
-        emit("error", message=str(exc), exit_code=code)
+            print(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr, flush=True)
+        emit("error", message=str(exc), exit_code=code, **({"hint": exc.hint} if exc.hint else {}))
     except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
         traceback.print_exc()
         emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=code)

@@ -40,8 +40,9 @@ from transformers.integrations import HfDeepSpeedConfig
 from . import dist as qd
 from .attention import resolve_attn_implementation
 from .batching import LengthGroupedSampler, PaddingMeter, image_token_counts
-from .checkpoint import (CheckpointManager, TrainingInfo, library_versions, list_checkpoints, load_checkpoint_weights,
-                         read_json, remove_stale_tmp, select_resume_checkpoint)
+from .checkpoint import (CheckpointManager, TrainingInfo, base_model_source, best_for_resume, library_versions,
+                         list_checkpoints, load_checkpoint_weights, read_json, remove_stale_tmp,
+                         select_resume_checkpoint)
 from .config import QwenClassifyConfig, load_resolved
 from .data import (ClassifierCollator, DataError, ImageClassificationDataset, LoadedSplit, ResumableDistributedSampler,
                    config_names_classes, file_sha256, load_class_names, read_jsonl)
@@ -249,6 +250,7 @@ class TrainRecipe:
 
     def setup(self) -> None:
         self.config, self.config_hash = load_resolved(self.args.resolved)
+        self.base_model = base_model_source(Path(self.args.resolved), self.config.model)  # into training_info.json
         self.ds_config = json.loads(Path(self.args.ds_config).read_text())
         self.out = Path(self.config.training.output_dir)
         self.setup_distributed()
@@ -451,11 +453,10 @@ class TrainRecipe:
         info = self.ckpt.load_for_resume(ckpt)
         self.resumed_from = state.step = int(info["step"])
         state.samples_seen = int(info.get("samples_seen", state.step * self.layout.global_batch))
-        best = read_json(self.out / "best_checkpoint.json") if qd.is_main() else None
-        best = qd.broadcast_object(best)
-        if best and Path(best["path"]).is_dir() and int(best["step"]) <= state.step:
-            state.best_metric_value, state.best_checkpoint, state.best_step = (
-                float(best["value"]), best["path"], int(best["step"]))
+        metric = self.config.training.best_model_tracking.metric if self.track_best else None
+        best = qd.broadcast_object(best_for_resume(self.out, state.step, metric) if qd.is_main() else None)
+        if best:
+            state.best_metric_value, state.best_checkpoint, state.best_step = best["value"], best["path"], best["step"]
         if info.get("eval_metrics"):
             state.last_eval_step, state.last_eval_metrics = state.step, info["eval_metrics"]
 
@@ -665,7 +666,7 @@ class TrainRecipe:
             num_labels=len(self.class_names), id2label={str(i): n for i, n in enumerate(self.class_names)},
             versions=library_versions(), created_at=datetime.now(timezone.utc).isoformat(),
             has_deepspeed_state=True, has_hf_model=self.ckpt.with_hf_model,
-            attn_implementation=self.attn_implementation, lora=self.lora_block())
+            attn_implementation=self.attn_implementation, lora=self.lora_block(), base_model=self.base_model)
 
     def save_checkpoint(self, is_final: bool) -> None:
         state, step = self.state, self.state.step

@@ -237,3 +237,37 @@ describe("evaluateCheckpoints: bad input and failures", () => {
     expect(err.hint).toContain("QC_VERBOSE=1");
   });
 });
+
+describe("evaluateCheckpoints: checkpoints in use (issue 11)", () => {
+  const lockName = `.in-use.evaluate.${process.pid}`;
+  const held = (out: string, steps: number[]) => steps.filter((s) => existsSync(join(out, `checkpoint-${s}`, lockName)));
+  test("every evaluated checkpoint is locked while the engine runs, released before --keep-best's retention", async () => {
+    const { out } = makeRun();
+    const { spawn: inner } = fakeEngine();
+    let during: number[] = [];
+    let lockContent: any = null;
+    const spawn: SpawnEngine = (argv, o) => {
+      during = held(out, [10, 20, 30, 40]);
+      lockContent = JSON.parse(readFileSync(join(out, "checkpoint-20", lockName), "utf8"));
+      return inner(argv, o);
+    };
+    let atRetention = null as number[] | null; // set in a callback: no narrowing to null
+    await evaluateCheckpoints(
+      params({ all: out, spawn, keepBest: 1, applyRetention: (p) => ((atRetention = held(out, [10, 20, 30])), { outputDir: out, policy: p.policy as string, dryRun: false, rows: [], freedBytes: 0, warnings: [], failed: 0 }) }),
+    );
+    expect(during).toEqual([10, 20, 30]); // the incomplete checkpoint-40 is not evaluated, not locked
+    expect(lockContent).toMatchObject({ pid: process.pid, purpose: "evaluate" });
+    expect(atRetention).toEqual([]);
+    expect(held(out, [10, 20, 30])).toEqual([]);
+  });
+  test("released when the engine fails", async () => {
+    const { out } = makeRun();
+    const { spawn } = fakeEngine({ exitCode: 1, stderr: ["RuntimeError: boom"] });
+    const seen: string[] = [];
+    const err = await evaluateCheckpoints(
+      params({ checkpoint: join(out, "checkpoint-10"), spawn, lockCheckpoint: (p) => (seen.push(`${p.purpose}:${p.checkpoint}`), () => seen.push(`release:${p.checkpoint}`)) }),
+    ).catch((e) => e);
+    expect(err.exitCode).toBe(1);
+    expect(seen).toEqual([`evaluate:${join(out, "checkpoint-10")}`, `release:${join(out, "checkpoint-10")}`]);
+  });
+});

@@ -8,6 +8,7 @@ import { basename, dirname, extname, join, resolve } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { listCheckpoints, readCheckpoint, type CheckpointInfo } from "../checkpoints/scan.ts";
 import { applyRetention as defaultApplyRetention, type ApplyParams, type RetentionResult } from "../checkpoints/retention.ts";
+import { lockCheckpoint as defaultLockCheckpoint, type CheckpointLockParams } from "../checkpoints/lock.ts";
 import { resolveConfig } from "../config/resolve.ts";
 import {
   buildEvaluateArgv,
@@ -40,6 +41,8 @@ export interface EvaluateParams {
   spawn?: SpawnEngine;
   runCommand?: RunCommand;
   applyRetention?: (p: ApplyParams) => RetentionResult;
+  /** Marks each checkpoint in use (purpose "evaluate") while the engine runs; default lib/checkpoints/lock.ts. */
+  lockCheckpoint?: (p: CheckpointLockParams) => () => void;
   progress?: EvalProgress;
   /** Engine stderr / stray stdout lines (default: dropped unless QC_VERBOSE=1, shown on failure). */
   log?: (line: string) => void;
@@ -223,7 +226,12 @@ async function evaluateWithConfig(
   const verbose = (params.env ?? process.env).QC_VERBOSE === "1";
   const log = params.log ?? ((line: string) => verbose && process.stderr.write(`${line}\n`));
   let engine;
+  // Retention and prune leave a checkpoint alone while it is evaluated. Released before --keep-best's
+  // retention below, which would otherwise see this process's own locks and keep everything.
+  const lock = params.lockCheckpoint ?? defaultLockCheckpoint;
+  const releases: (() => void)[] = [];
   try {
+    for (const c of checkpoints) releases.push(lock({ checkpoint: c.path, purpose: "evaluate" }));
     engine = await runEvaluateEngine({
       argv,
       spawn: params.spawn,
@@ -233,6 +241,7 @@ async function evaluateWithConfig(
     });
   } finally {
     progress.stop();
+    for (const release of releases) release();
   }
   let summary: SummaryEvent | null = engine.summary;
   if (existsSync(outJson)) summary = readJson(outJson, "engine summary");

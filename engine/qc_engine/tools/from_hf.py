@@ -30,14 +30,12 @@ import time
 import traceback
 from pathlib import Path
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+from ..errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from ..fsio import write_json_atomic
+
 FILE_NAMES = ("train.jsonl", "test.jsonl")
 HELD_OUT = ("validation", "test", "valid", "val")
 EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp", "TIFF": "tif", "MPO": "jpg"}
-
-
-class BadInput(Exception):
-    """Exit 2: a missing column, split or label, an undecodable image."""
 
 
 def parse_args(argv):
@@ -128,8 +126,8 @@ def class_names_for(features, label_column: str, labels_file: str | None) -> lis
 
         try:
             return read_labels_file(labels_file)
-        except DataError as exc:
-            raise BadInput(f"--labels-file: {exc}") from None
+        except DataError as exc:  # a BadInput already; prefixed with the flag that named the file
+            raise BadInput(f"--labels-file: {exc}", hint=exc.hint) from None
     kind = type(feature).__name__ if feature is not None else "of unknown type"
     raise BadInput(f"the label column {label_column!r} is {kind}, not a ClassLabel: the class names are unknown; "
                    "pass --labels-file (a JSON list of names, in label-id order)")
@@ -248,7 +246,7 @@ def run(args) -> int:
         for split, file_name in zip(splits, FILE_NAMES):
             counts[split] = convert_split(args.dataset, split, file_name, stage, args, names_box, args.revision)
         names = names_box[0]
-        (stage / "labels.json").write_text(json.dumps({str(i): n for i, n in enumerate(names)}, indent=2) + "\n")
+        write_json_atomic(stage / "labels.json", {str(i): n for i, n in enumerate(names)})
         swap_into_place(stage, out, ["images", *FILE_NAMES[:len(splits)], "labels.json"])
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -265,8 +263,8 @@ def main(argv=None) -> int:
     try:
         return run(args)
     except BadInput as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        emit("error", message=str(exc), exit_code=EXIT_BAD_INPUT)
+        print(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr, flush=True)
+        emit("error", message=str(exc), exit_code=EXIT_BAD_INPUT, **({"hint": exc.hint} if exc.hint else {}))
         return EXIT_BAD_INPUT
     except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
         traceback.print_exc()
