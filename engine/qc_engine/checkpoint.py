@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -241,6 +242,20 @@ class CheckpointManager:
         return info
 
 
+@contextmanager
+def zero3_init_paused():
+    """Build a plain (unpartitioned) model while a run's HfDeepSpeedConfig is alive: under ZeRO-3 transformers
+    would otherwise build it inside zero.Init, and its state_dict() would hold empty partitioned tensors."""
+    from transformers.integrations import deepspeed as hf_ds  # deferred: only this path needs it
+
+    saved = hf_ds._hf_deepspeed_config_weak_ref
+    hf_ds.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_ds._hf_deepspeed_config_weak_ref = saved
+
+
 def load_checkpoint_weights(engine, ckpt_dir: Path, step: int, zero_stage: int) -> str:
     """Put a checkpoint's model weights into the engine (every rank calls it): from its DeepSpeed state,
     or from hf_model/ when the checkpoint was slimmed (retention may strip deepspeed/ from old ones)."""
@@ -250,7 +265,8 @@ def load_checkpoint_weights(engine, ckpt_dir: Path, step: int, zero_stage: int) 
         return "deepspeed"
     params = list(engine.module.parameters())
     dtype = params[0].dtype if params else torch.float32
-    state = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict()
+    with zero3_init_paused():
+        state = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict()
     if zero_stage == 3:
         import deepspeed  # deferred: only ZeRO-3 needs it here, and evaluate imports this module
 

@@ -143,14 +143,25 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_optimizer(model, lr: float, weight_decay: float):
-    """torch AdamW; no weight decay on biases and norm weights (any parameter with ndim < 2)."""
+def decay_split(model) -> tuple[list[str], list[str]]:
+    """Trainable parameter names with and without weight decay. No decay on biases and norm weights (real
+    ndim < 2, or "norm" in the name). Under ZeRO-3 (zero.Init) every parameter reports an empty shape, so the
+    real one is read from `ds_shape`; otherwise everything would silently land in the no-decay group."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        ndim = len(getattr(param, "ds_shape", param.shape))
+        (no_decay if ndim < 2 or "norm" in name.lower() else decay).append(name)
+    return decay, no_decay
+
+
+def build_optimizer(model, lr: float, weight_decay: float):
+    """torch AdamW over the groups of decay_split()."""
+    params = dict(model.named_parameters())
+    decay, no_decay = decay_split(model)
+    groups = [{"params": [params[n] for n in decay], "weight_decay": weight_decay},
+              {"params": [params[n] for n in no_decay], "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.999), eps=1e-8)
 
 
