@@ -465,6 +465,15 @@ export interface TrainingInfo {
   bytes: CheckpointBytes;
   hf_model_dtype?: ("fp32" | "bf16" | "fp16");
   exported_at?: string;
+  /**
+   * Checksum manifest (engine/qc_engine/manifest.py): every file of the checkpoint but training_info.json and eval_results.json, by path relative to the checkpoint, fsynced and hashed at save time before training_info.json. Absent in checkpoints from before the manifest (accepted as they are).
+   */
+  files?: {
+    [k: string]: {
+      size: number;
+      sha256: (string | null);
+    } | undefined
+  }
 }
 /**
  * Sizes in bytes.

@@ -24,6 +24,7 @@ from . import __version__
 from . import dist as qd
 from .errors import BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
+from .manifest import build_manifest, verify_checkpoint
 from .model import load_hf_classifier
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -137,6 +138,8 @@ class TrainingInfo:
     has_hf_model: bool
     slim: bool = False
     bytes: dict = field(default_factory=dict)
+    # Checksum manifest (manifest.py): {relative path: {"size", "sha256"}}, every file but this one.
+    files: dict = field(default_factory=dict)
 
 
 def library_versions() -> dict:
@@ -174,6 +177,9 @@ class CheckpointManager:
     with_hf_model: bool  # training.checkpoint.hf_format != "deferred"
     save_hf: Callable[[Path, dict | None], None]
     saved_steps: set = field(default_factory=set)
+    # Copied into each checkpoint (self-contained: a lone copied checkpoint-N can still be exported,
+    # evaluated and resumed): {"resolved_config.json": path, "ds_config.json": path}.
+    run_files: dict = field(default_factory=dict)
 
     def final_dir(self, step: int) -> Path:
         return self.out / f"checkpoint-{step}"
@@ -221,6 +227,12 @@ class CheckpointManager:
         info.bytes = {"deepspeed": ds_bytes, "hf_model": hf_bytes,
                       "total": ds_bytes + hf_bytes + dir_bytes(tmp / "eval_results.json")}
         info.bytes["total"] += 4096  # training_info.json itself (upper bound)
+        # Every file (all ranks' shards: they finished before the barrier) fsynced + hashed before the file
+        # that marks the checkpoint complete.
+        for name, src in self.run_files.items():
+            if src and Path(src).is_file():
+                shutil.copyfile(src, tmp / name)
+        info.files = build_manifest(tmp)
         write_json_atomic(tmp / "training_info.json", asdict(info))
         final = self.final_dir(step)
         os.replace(tmp, final)
@@ -231,6 +243,7 @@ class CheckpointManager:
     def load_for_resume(self, ckpt: Path) -> dict:
         """Every rank: DeepSpeed state and this rank's RNG from `ckpt`; returns its training_info."""
         info = read_json(ckpt / "training_info.json")
+        verify_checkpoint(ckpt, info, hashes=os.environ.get("QC_VERIFY_CHECKPOINT") == "1")
         step = int(info["step"])
         load_path, _ = self.engine.load_checkpoint(str(ckpt / "deepspeed"), tag=deepspeed_tag(step))
         if load_path is None:

@@ -387,7 +387,8 @@ class TrainRecipe:
         skip_single_rank_allreduce(self.engine, layout.world, layout.zero_stage)
         self.ckpt = CheckpointManager(
             out=self.out, engine=self.engine, rank=layout.rank, zero_stage=layout.zero_stage,
-            with_hf_model=train_cfg.checkpoint.hf_format != "deferred", save_hf=self.save_hf_model)
+            with_hf_model=train_cfg.checkpoint.hf_format != "deferred", save_hf=self.save_hf_model,
+            run_files={"resolved_config.json": self.args.resolved, "ds_config.json": self.args.ds_config})
 
     def save_hf_model(self, folder: Path, gathered: dict | None) -> None:
         save_hf_model(folder, self.engine.module, self.tokenizer, self.image_processor, state_dict=gathered,
