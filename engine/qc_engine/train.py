@@ -50,6 +50,7 @@ from .eval_records import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_
 from .events import EventLog, start_wandb
 from .metrics import SCALAR_METRICS, scalar_metrics
 from .model import build_classifier, check_model_folder, load_processing, save_hf_model, torch_dtype_for
+from .watchdog import StopWatch
 
 
 class StopRequested(Exception):
@@ -73,6 +74,7 @@ class RunState:
     last_lr: float = 0.0
     last_grad_norm: float | None = None
     stop_signal: bool = False
+    stop_reason: str | None = None
 
 
 @dataclass
@@ -299,9 +301,20 @@ class TrainRecipe:
 
         def on_signal(signum, frame):
             self.state.stop_signal = True
+            self.stopwatch.stop_began()
 
+        self.stopwatch = StopWatch.from_env(self.launcher_lost, self.config.training.stop_grace_seconds).start()
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+
+    def launcher_lost(self, why: str) -> None:
+        """The StopWatch thread: the launcher died (kill -9, OOM). Its pipes are gone with it, so output
+        goes to /dev/null from now on (events.jsonl still records the stop); then stop as on SIGTERM."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        self.state.stop_reason = why
+        self.state.stop_signal = True
 
     def check_input_on_rank0(self) -> CheckedInput:
         request = self.args.resume if self.args.resume is not None else self.config.training.resume_from_checkpoint
@@ -468,8 +481,11 @@ class TrainRecipe:
         # the stop file on rank 0, signals on every rank: agreed by all ranks
         stop_local = state.stop_signal or (qd.is_main() and (self.out / ".stop_requested").exists())
         if qd.all_reduce_max_flag(stop_local, self.layout.device):
-            self.events.line(f"stop requested: saving checkpoint-{state.step} and exiting")
+            self.stopwatch.stop_began()  # bounded by training.stop_grace_seconds from here
+            why = f" ({state.stop_reason})" if state.stop_reason else ""
+            self.events.line(f"stop requested{why}: saving checkpoint-{state.step} and exiting")
             self.save_checkpoint(is_final=state.step == self.total_steps)
+            self.stopwatch.finished = True
             raise StopRequested()
         if state.step % train_cfg.save_steps == 0 or state.step == self.total_steps:
             self.save_checkpoint(is_final=state.step == self.total_steps)

@@ -194,7 +194,9 @@ async function train(params: RunParams, live: Live, pusher: BackgroundPusher, se
     pusher,
     retention: params.retention !== undefined ? params.retention : defaultRetention,
     log: live.toLog,
-    start: () => startTorchrun(spawnFn, params.launch.argv, live.env, tee),
+    // QC_LAUNCHER_PID: the workers watch this process and stop (saving) when it dies unannounced
+    // (kill -9, OOM killer): torchrun lives in its own process group, so nothing else would stop them.
+    start: () => startTorchrun(spawnFn, params.launch.argv, { ...live.env, QC_LAUNCHER_PID: String(process.pid) }, tee),
   });
   tee.flush();
   setNotes(r.retentionNotes);

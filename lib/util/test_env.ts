@@ -18,6 +18,7 @@ export const USER_ENV: readonly EnvVar[] = [
   { name: "QC_EVAL_CACHE_MB", readBy: "engine/qc_engine/evaluate.py", description: "default of --cache-mb (preprocessed batches kept in memory per process)" },
   { name: "QC_BENCH_QUICK", readBy: "bench/run_all.sh", description: "a short benchmark run" },
   { name: "QC_ATTN_IMPLEMENTATION", readBy: "engine/qc_engine/random_init.py (bench/gpu_smoke.sh)", description: "benchmark only: the attention kernel of the random-init 7B until model.attn_implementation exists" },
+  { name: "QC_LAUNCHER_PID", readBy: "engine/qc_engine/watchdog.py (set by lib/train/run.ts)", description: "the launcher's pid: every rank stops (saving within training.stop_grace_seconds) once it is gone" },
   { name: "QC_VERIFY_CHECKPOINT", readBy: "engine/qc_engine/{checkpoint,evaluate}.py", description: "1: resume and evaluate also check every checkpoint file's SHA-256 against training_info.json (sizes are always checked; export: --verify)" },
 ];
 
