@@ -43,7 +43,7 @@ from .checkpoint import (CheckpointManager, TrainingInfo, library_versions, list
 from .config import QwenClassifyConfig, load_resolved
 from .data import (ClassifierCollator, DataError, ImageClassificationDataset, LoadedSplit, ResumableDistributedSampler,
                    config_names_classes, file_sha256, load_class_names, read_jsonl)
-from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED, BadInput
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_TERMINATED, BadInput
 from .eval_loop import eval_forward_passes, evaluate_with_predictions, move_batch, seeded_subset
 from .eval_records import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_sha256, image_sha256s,
                            prediction_lines, preprocessing_settings, write_eval_results)
@@ -54,7 +54,9 @@ from .watchdog import StopWatch
 
 
 class StopRequested(Exception):
-    pass
+    def __init__(self, code: int = EXIT_STOPPED):
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass
@@ -75,6 +77,7 @@ class RunState:
     last_grad_norm: float | None = None
     stop_signal: bool = False
     stop_reason: str | None = None
+    stop_code: int = EXIT_STOPPED  # 130 Ctrl-C / stop file; 143 SIGTERM or the launcher gone
 
 
 @dataclass
@@ -301,6 +304,8 @@ class TrainRecipe:
 
         def on_signal(signum, frame):
             self.state.stop_signal = True
+            if signum == signal.SIGTERM:  # a scheduler's preemption, not a user's request: exit 143
+                self.state.stop_code, self.state.stop_reason = EXIT_TERMINATED, "SIGTERM"
             self.stopwatch.stop_began()
 
         self.stopwatch = StopWatch.from_env(self.launcher_lost, self.config.training.stop_grace_seconds).start()
@@ -313,7 +318,7 @@ class TrainRecipe:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
         os.dup2(devnull, 2)
-        self.state.stop_reason = why
+        self.state.stop_reason, self.state.stop_code = why, EXIT_TERMINATED
         self.state.stop_signal = True
 
     def check_input_on_rank0(self) -> CheckedInput:
@@ -486,7 +491,7 @@ class TrainRecipe:
             self.events.line(f"stop requested{why}: saving checkpoint-{state.step} and exiting")
             self.save_checkpoint(is_final=state.step == self.total_steps)
             self.stopwatch.finished = True
-            raise StopRequested()
+            raise StopRequested(state.stop_code)
         if state.step % train_cfg.save_steps == 0 or state.step == self.total_steps:
             self.save_checkpoint(is_final=state.step == self.total_steps)
 
@@ -665,8 +670,8 @@ def main(argv=None) -> int:
         recipe.evaluate_at_end()
         recipe.finish()
         code = EXIT_OK
-    except StopRequested:
-        code = EXIT_STOPPED
+    except StopRequested as stop:
+        code = stop.code
         recipe.report_stopped(code)
     except BadInput as exc:
         code = EXIT_BAD_INPUT

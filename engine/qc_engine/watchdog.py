@@ -3,7 +3,7 @@
 torchrun runs in its own process group, so a `kill -9` of tasks/train.ts (or the OOM killer) would leave
 torchrun and its workers training unwatched, holding GPUs; PR_SET_PDEATHSIG in a worker only watches
 torchrun. The launcher therefore passes its pid in QC_LAUNCHER_PID and every rank polls it: once it is gone
-the rank asks for a stop (the step finishes, all ranks save one complete checkpoint together, exit 130).
+the rank asks for a stop (the step finishes, all ranks save one complete checkpoint together, exit 143).
 Any stop (signal, stop file, launcher gone) is bounded by training.stop_grace_seconds: past it the process
 exits at once (os._exit); an unfinished save is left as the hidden .checkpoint-N.tmp (removed by the next
 run), never as a complete-looking checkpoint-N.

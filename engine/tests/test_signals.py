@@ -58,7 +58,42 @@ def test_launcher_killed_9_stops_torchrun_and_workers_with_one_complete_checkpoi
     assert not any(alive(w) for w in workers)
     assert stopped_after < 20, stopped_after  # a few seconds: poll 0.5 s + the step + one tiny save
     end = read_events(out)[-1]
-    assert (end["status"], end["exit_code"]) == ("interrupted", 130) and 1 <= end["step"] < 400
+    assert (end["status"], end["exit_code"]) == ("interrupted", 143) and 1 <= end["step"] < 400
     ckpts = sorted(p.name for p in out.glob("checkpoint-*") if (p / "training_info.json").is_file())
     assert ckpts == [f"checkpoint-{end['step']}"]
+    assert not list(out.glob(".checkpoint-*"))
+
+
+@pytest.mark.parametrize("target", ["torchrun", "group"])
+def test_sigterm_to_torchrun_or_its_group_saves_once_and_exits_143(make_config, target):
+    config = make_config({"training": {"skip_evaluation": True, "max_steps": 400, "save_steps": 1000}})
+    out = Path(config["training"]["output_dir"])
+    resolved, ds = write_run_files(config, out)
+    env = engine_env()
+    env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] = "60"  # what the launcher sets (stop_grace_seconds + margin)
+    with open(out / "torchrun.log", "w") as log:
+        torchrun = subprocess.Popen(torchrun_argv(1, resolved, ds), env=env, cwd=str(REPO), stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and torchrun.poll() is None:
+            if (out / "logs" / "events.jsonl").exists() and any(e["event"] == "step" for e in read_events(out)):
+                break
+            time.sleep(0.2)
+        workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(torchrun.pid)], capture_output=True,
+                                                   text=True).stdout.split()]
+        assert workers
+        if target == "group":
+            os.killpg(torchrun.pid, signal.SIGTERM)
+        else:
+            torchrun.send_signal(signal.SIGTERM)
+        torchrun.wait(timeout=90)
+    finally:
+        if torchrun.poll() is None:
+            os.killpg(torchrun.pid, signal.SIGKILL)
+    assert not any(alive(w) for w in workers)
+    end = read_events(out)[-1]
+    assert (end["status"], end["exit_code"]) == ("interrupted", 143), (out / "torchrun.log").read_text()[-3000:]
+    ckpts = sorted(p.name for p in out.glob("checkpoint-*") if (p / "training_info.json").is_file())
+    assert ckpts == [f"checkpoint-{end['step']}"]  # exactly one save
     assert not list(out.glob(".checkpoint-*"))
