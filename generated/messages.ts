@@ -474,6 +474,15 @@ export interface TrainingInfo {
       sha256: (string | null);
     } | undefined
   }
+  /**
+   * micro-batch per process (resume compares it)
+   */
+  per_device_batch_size?: (number | null);
+  gradient_accumulation_steps?: (number | null);
+  /**
+   * world_size x per_device_batch_size x gradient_accumulation_steps
+   */
+  global_batch?: (number | null);
 }
 /**
  * Sizes in bytes.

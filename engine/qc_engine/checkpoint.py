@@ -140,6 +140,10 @@ class TrainingInfo:
     bytes: dict = field(default_factory=dict)
     # Checksum manifest (manifest.py): {relative path: {"size", "sha256"}}, every file but this one.
     files: dict = field(default_factory=dict)
+    # The batch layout (resume compares it: resume_check.py).
+    per_device_batch_size: int | None = None
+    gradient_accumulation_steps: int | None = None
+    global_batch: int | None = None
 
 
 def library_versions() -> dict:

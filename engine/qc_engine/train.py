@@ -50,6 +50,7 @@ from .eval_records import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_
 from .events import EventLog, start_wandb
 from .metrics import SCALAR_METRICS, scalar_metrics
 from .model import build_classifier, check_model_folder, load_processing, save_hf_model, torch_dtype_for
+from .resume_check import check_resume_layout
 from .watchdog import StopWatch
 
 
@@ -125,6 +126,8 @@ def parse_args(argv):
     parser.add_argument("--resolved", required=True, help="OUT/resolved_config.json (written by tasks/train.ts)")
     parser.add_argument("--ds-config", required=True, help="OUT/ds_config.json (written by tasks/train.ts)")
     parser.add_argument("--resume", default=None, help="auto | path of a checkpoint-N folder")
+    parser.add_argument("--allow-batch-change", action="store_true",
+                        help="resume although the global batch differs from the checkpoint's (a warning)")
     return parser.parse_args(argv)
 
 
@@ -413,7 +416,11 @@ class TrainRecipe:
                       source_dir=self.config.model.pretrained_name)
 
     def resume_from(self, ckpt: Path) -> None:
-        state = self.state
+        state, layout = self.state, self.layout
+        for warning in check_resume_layout(read_json(ckpt / "training_info.json") or {}, layout.world,
+                                           layout.micro_bs, layout.grad_accum, layout.zero_stage,
+                                           self.args.allow_batch_change, ckpt.name):
+            self.events.line(warning)
         info = self.ckpt.load_for_resume(ckpt)
         self.resumed_from = state.step = int(info["step"])
         state.samples_seen = int(info.get("samples_seen", state.step * self.layout.global_batch))
@@ -600,7 +607,9 @@ class TrainRecipe:
             zero_stage=layout.zero_stage, precision=layout.precision, config_hash=self.config_hash,
             num_labels=len(self.class_names), id2label={str(i): n for i, n in enumerate(self.class_names)},
             versions=library_versions(), created_at=datetime.now(timezone.utc).isoformat(),
-            has_deepspeed_state=True, has_hf_model=self.ckpt.with_hf_model)
+            has_deepspeed_state=True, has_hf_model=self.ckpt.with_hf_model,
+            per_device_batch_size=layout.micro_bs, gradient_accumulation_steps=layout.grad_accum,
+            global_batch=layout.global_batch)
 
     def save_checkpoint(self, is_final: bool) -> None:
         state, step = self.state, self.state.step
