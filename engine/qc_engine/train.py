@@ -51,6 +51,7 @@ from .events import EventLog, start_wandb
 from .metrics import SCALAR_METRICS, scalar_metrics
 from .model import build_classifier, check_model_folder, load_processing, save_hf_model, torch_dtype_for
 from .resume_check import check_resume_layout
+from .shared_fs import check_shared_output_dir
 from .watchdog import StopWatch
 
 
@@ -302,6 +303,7 @@ class TrainRecipe:
             removed = remove_stale_tmp(self.out)
         qd.barrier()
         self.events = EventLog(self.out, enabled=qd.is_main())
+        check_shared_output_dir(self.out)
         if removed:
             self.events.line(f"removed stale temporary checkpoint folders: {', '.join(removed)}")
 

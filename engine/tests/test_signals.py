@@ -97,3 +97,18 @@ def test_sigterm_to_torchrun_or_its_group_saves_once_and_exits_143(make_config, 
     ckpts = sorted(p.name for p in out.glob("checkpoint-*") if (p / "training_info.json").is_file())
     assert ckpts == [f"checkpoint-{end['step']}"]  # exactly one save
     assert not list(out.glob(".checkpoint-*"))
+
+
+def test_output_dir_not_shared_by_every_rank_is_refused(make_config):
+    config = make_config({"training": {"skip_evaluation": True, "max_steps": 2}})
+    out = Path(config["training"]["output_dir"])
+    resolved, ds = write_run_files(config, out)
+    env = engine_env()
+    env["QC_TEST_UNSHARED_RANK"] = "1"
+    proc = subprocess.run(torchrun_argv(2, resolved, ds), env=env, cwd=str(REPO), capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode != 0
+    end = read_events(out)[-1]
+    assert (end["status"], end["exit_code"]) == ("failed", 2)
+    assert "is not shared by all ranks" in proc.stderr and "rank 1" in proc.stderr
+    assert not list(out.glob("checkpoint-*")) and not list(out.glob(".qc-shared-fs-*"))

@@ -25,6 +25,7 @@ export const USER_ENV: readonly EnvVar[] = [
 /** Variables that exist only for tests: never set them in a real run. */
 export const TEST_ONLY_ENV: readonly EnvVar[] = [
   { name: "QC_TEST_FAST", readBy: "scripts/test.sh, test/e2e_train.test.ts", description: "skip the slow end-to-end tests" },
+  { name: "QC_TEST_UNSHARED_RANK", readBy: "engine/qc_engine/shared_fs.py", description: "fault injection: that rank looks for rank 0's output_dir marker in a private folder (an unshared filesystem)" },
   { name: "QC_TEST_CRASH_IN_SAVE", readBy: "engine/qc_engine/train.py", description: "fault injection: raise half-way through saving the given step" },
   {
     name: "QC_EXPORT_TEST_FAULT",
