@@ -5,6 +5,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
 export PATH="$PWD/node_modules/.bin:$PATH"
+# DeepSpeed builds its CPU comm op once per extensions dir; a checkout-private one is built once
+# for the whole suite and never clashes with another checkout's .venv (a shared ~/.cache one did).
+export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$PWD/.cache/torch_extensions}"
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 fail=0
