@@ -6,7 +6,8 @@ hashes it, in a thread pool (sha256 releases the GIL). Cost: ~1-2 GB/s per core,
 (~16 GB hf_model/ + ~100 GB ZeRO state) takes ~1 min on 16 cores; `training.checkpoint` saves are rare.
 Verifiers (resume, export, evaluate; lib/checkpoints/manifest.ts for push) check sizes always and hashes
 when asked (`--verify`), and name the damaged file. Checkpoints from before the manifest have no "files":
-they are accepted as they are. eval_results.json and training_info.json are not listed (updated later).
+they are accepted as they are. training_info.json, eval_results.json and predictions.jsonl are not listed
+(evaluate updates them later).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .errors import BadInput
 from .fsio import fsync_dir
 
 # Files a checkpoint legitimately rewrites after the save: never in the manifest.
-UNLISTED = {"training_info.json", "eval_results.json"}
+UNLISTED = {"training_info.json", "eval_results.json", "predictions.jsonl"}
 CHUNK = 8 << 20
 
 
