@@ -61,12 +61,24 @@ def build_manifest(folder: Path, workers: int | None = None, prefix: str | None 
     return dict(zip(names, entries))
 
 
+def absent_parts(info: dict) -> tuple[str, ...]:
+    """Parts training_info.json itself says are gone: a slim checkpoint's deepspeed/ (prune --slim),
+    an hf_model/ marked absent. Their manifest entries are not checked."""
+    out = []
+    if info.get("slim") or info.get("has_deepspeed_state") is False:
+        out.append("deepspeed/")
+    if info.get("has_hf_model") is False:
+        out.append("hf_model/")
+    return tuple(out)
+
+
 def verify_checkpoint(folder: Path, info: dict | None, hashes: bool = False, skip_prefixes: tuple = ()) -> str:
     """Raise BadInput naming the first damaged file; returns "none" (old checkpoint, no manifest), "sizes"
     or "sha256". `skip_prefixes`: parts the caller does not read (e.g. "deepspeed/" of a slim checkpoint)."""
     files = (info or {}).get("files")
     if not files:
         return "none"
+    skip_prefixes = tuple(skip_prefixes) + absent_parts(info)
     folder = Path(folder)
     for rel, want in sorted(files.items()):
         if any(rel.startswith(p) for p in skip_prefixes):

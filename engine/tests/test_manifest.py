@@ -67,7 +67,7 @@ def test_shared_fixture_cases(tmp_path, case):
         (tmp_path / case["write"][0]).write_text(case["write"][1])
     if "remove" in case:
         (tmp_path / case["remove"]).unlink()
-    call = lambda: verify_checkpoint(tmp_path, {"files": CASES["manifest"]}, hashes=case["hashes"],  # noqa: E731
+    call = lambda: verify_checkpoint(tmp_path, {"files": CASES["manifest"], **case.get("info", {})}, hashes=case["hashes"],  # noqa: E731
                                      skip_prefixes=tuple(case.get("skip", ())))
     if "error" in case:
         with pytest.raises(BadInput, match=re.escape(case["error"])):

@@ -22,7 +22,7 @@ describe("checkpoint manifest (shared fixture)", () => {
         writeFixture(dir);
         if (c.write) writeFileSync(join(dir, c.write[0]), c.write[1]);
         if (c.remove) rmSync(join(dir, c.remove));
-        const call = () => verifyCheckpoint({ dir, info: { files: CASES.manifest }, hashes: c.hashes, skipPrefixes: c.skip });
+        const call = () => verifyCheckpoint({ dir, info: { files: CASES.manifest, ...(c.info ?? {}) }, hashes: c.hashes, skipPrefixes: c.skip });
         if (c.error) expect(call).toThrow(c.error);
         else expect(call()).toBe(c.result);
       } finally {

@@ -29,17 +29,26 @@ function sha256File(path: string): string {
 const DAMAGED = "the checkpoint is damaged";
 const FIX = "copy the checkpoint again, or use another checkpoint";
 
+/** Parts training_info.json itself says are gone (slim: deepspeed/; has_hf_model false: hf_model/), as manifest.py. */
+export function absentParts(info: { slim?: boolean; has_deepspeed_state?: boolean; has_hf_model?: boolean }): string[] {
+  const out: string[] = [];
+  if (info.slim || info.has_deepspeed_state === false) out.push("deepspeed/");
+  if (info.has_hf_model === false) out.push("hf_model/");
+  return out;
+}
+
 /** Throws UserError (exit 2) naming the first damaged file. `skipPrefixes`: parts not read (a slim checkpoint's "deepspeed/"). */
 export function verifyCheckpoint(params: {
   dir: string;
-  info: { files?: Record<string, ManifestEntry> } | null;
+  info: { files?: Record<string, ManifestEntry>; slim?: boolean; has_deepspeed_state?: boolean; has_hf_model?: boolean } | null;
   hashes?: boolean;
   skipPrefixes?: string[];
 }): VerifyResult {
   const files = params.info?.files;
   if (!files || Object.keys(files).length === 0) return "none";
+  const skip = [...(params.skipPrefixes ?? []), ...absentParts(params.info ?? {})];
   for (const rel of Object.keys(files).sort()) {
-    if ((params.skipPrefixes ?? []).some((p) => rel.startsWith(p))) continue;
+    if (skip.some((p) => rel.startsWith(p))) continue;
     const want = files[rel]!;
     const path = join(params.dir, rel);
     let size: number;
