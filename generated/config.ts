@@ -252,6 +252,10 @@ export interface TrainingConfig {
    */
   save_total_limit: number;
   /**
+   * After a stop (SIGTERM/SIGINT, the stop file, or the launcher gone: QC_LAUNCHER_PID), the longest the workers keep going to finish the step and save one complete checkpoint; past it they exit without one (an unfinished save stays a hidden .checkpoint-N.tmp, never looks complete).
+   */
+  stop_grace_seconds: number;
+  /**
    * Resume: null (start fresh), auto (newest complete checkpoint in output_dir), or a checkpoint path.
    */
   resume_from_checkpoint: string | null;
@@ -649,6 +653,10 @@ export interface TrainingConfigInput {
    * Standard mode: keep the best checkpoint plus this many most recent ones.
    */
   save_total_limit?: number;
+  /**
+   * After a stop (SIGTERM/SIGINT, the stop file, or the launcher gone: QC_LAUNCHER_PID), the longest the workers keep going to finish the step and save one complete checkpoint; past it they exit without one (an unfinished save stays a hidden .checkpoint-N.tmp, never looks complete).
+   */
+  stop_grace_seconds?: number;
   /**
    * Resume: null (start fresh), auto (newest complete checkpoint in output_dir), or a checkpoint path.
    */

@@ -518,6 +518,24 @@ export interface TrainingInfo {
   }
   hf_model_dtype?: ("fp32" | "bf16" | "fp16");
   exported_at?: string;
+  /**
+   * Checksum manifest (engine/qc_engine/manifest.py): every file of the checkpoint but training_info.json and eval_results.json, by path relative to the checkpoint, fsynced and hashed at save time before training_info.json. Absent in checkpoints from before the manifest (accepted as they are).
+   */
+  files?: {
+    [k: string]: {
+      size: number;
+      sha256: (string | null);
+    } | undefined
+  }
+  /**
+   * micro-batch per process (resume compares it)
+   */
+  per_device_batch_size?: (number | null);
+  gradient_accumulation_steps?: (number | null);
+  /**
+   * world_size x per_device_batch_size x gradient_accumulation_steps
+   */
+  global_batch?: (number | null);
 }
 /**
  * A Hub model id's resolved source: the repository, the revision asked for, and the commit it resolved to.

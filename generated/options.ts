@@ -495,6 +495,15 @@ export const OPTIONS: readonly OptionInfo[] = [
     "minimum": 1
   },
   {
+    "path": "training.stop_grace_seconds",
+    "type": [
+      "number"
+    ],
+    "description": "After a stop (SIGTERM/SIGINT, the stop file, or the launcher gone: QC_LAUNCHER_PID), the longest the workers keep going to finish the step and save one complete checkpoint; past it they exit without one (an unfinished save stays a hidden .checkpoint-N.tmp, never looks complete).",
+    "default": 120,
+    "minimum": 1
+  },
+  {
     "path": "training.resume_from_checkpoint",
     "type": [
       "string",

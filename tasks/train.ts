@@ -23,6 +23,7 @@ await runTask(async () => {
       "rdzv-endpoint": { type: "string", valueName: "HOST:PORT", help: "Rendezvous endpoint shared by all nodes (several nodes only)." },
       "rdzv-id": { type: "string", valueName: "ID", help: "Rendezvous id shared by all nodes [default: qwen-classify]." },
       resume: { type: "string", valueName: "auto|PATH", conflicts: ["overwrite"], help: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path." },
+      "allow-batch-change": { type: "boolean", help: "Resume even though the global batch (processes x per-device batch x accumulation) differs from the checkpoint's (a warning instead of exit 2)." },
       overwrite: { type: "boolean", help: "Start fresh even if output_dir already holds checkpoints." },
       "allow-low-disk": { type: "boolean", help: "Start even if the disk check says the checkpoints will not fit." },
       "gpu-memory": { type: "string", valueName: "SIZE", help: "Memory of one GPU for the memory check (e.g. 80GiB) when planning on a machine without them [default: nvidia-smi]." },

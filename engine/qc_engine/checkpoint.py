@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import sys
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +25,7 @@ from . import dist as qd
 from .errors import BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
 from .config import ModelConfig
+from .manifest import build_manifest, verify_checkpoint
 from .model import hub_snapshot_source, load_hf_classifier
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -159,6 +161,13 @@ class TrainingInfo:
     bytes: dict = field(default_factory=dict)
     lora: dict | None = None  # LoRA runs: model.lora + adapter_dir/base model (written only when set)
 
+    # Checksum manifest (manifest.py): {relative path: {"size", "sha256"}}, every file but this one.
+    files: dict = field(default_factory=dict)
+    # The batch layout (resume compares it: resume_check.py).
+    per_device_batch_size: int | None = None
+    gradient_accumulation_steps: int | None = None
+    global_batch: int | None = None
+
     def record(self) -> dict:
         """training_info.json's content: every field, `lora` only for a LoRA run."""
         out = asdict(self)
@@ -215,6 +224,9 @@ class CheckpointManager:
     save_hf: Callable[[Path, dict | None], None]
     with_adapter: bool = False  # LoRA: save_hf also writes adapter/ (even when hf_model/ is not written)
     saved_steps: set = field(default_factory=set)
+    # Copied into each checkpoint (self-contained: a lone copied checkpoint-N can still be exported,
+    # evaluated and resumed): {"resolved_config.json": path, "ds_config.json": path}.
+    run_files: dict = field(default_factory=dict)
 
     def final_dir(self, step: int) -> Path:
         return self.out / f"checkpoint-{step}"
@@ -267,6 +279,12 @@ class CheckpointManager:
             info.bytes["adapter"] = dir_bytes(tmp / "adapter")
             info.bytes["total"] += info.bytes["adapter"]
         info.bytes["total"] += 4096  # training_info.json itself (upper bound)
+        # Every file (all ranks' shards: they finished before the barrier) fsynced + hashed before the file
+        # that marks the checkpoint complete.
+        for name, src in self.run_files.items():
+            if src and Path(src).is_file():
+                shutil.copyfile(src, tmp / name)
+        info.files = build_manifest(tmp)
         write_json_atomic(tmp / "training_info.json", info.record())
         final = self.final_dir(step)
         os.replace(tmp, final)
@@ -277,6 +295,7 @@ class CheckpointManager:
     def load_for_resume(self, ckpt: Path) -> dict:
         """Every rank: DeepSpeed state and this rank's RNG from `ckpt`; returns its training_info."""
         info = read_json(ckpt / "training_info.json")
+        verify_checkpoint(ckpt, info, hashes=os.environ.get("QC_VERIFY_CHECKPOINT") == "1")
         step = int(info["step"])
         load_path, _ = self.engine.load_checkpoint(str(ckpt / "deepspeed"), tag=deepspeed_tag(step),
                                                    load_module_strict=not self.with_adapter)
@@ -287,6 +306,20 @@ class CheckpointManager:
             set_rng_state(torch.load(rng_file, weights_only=False))
         self.saved_steps.add(step)
         return info
+
+
+@contextmanager
+def zero3_init_paused():
+    """Build a plain (unpartitioned) model while a run's HfDeepSpeedConfig is alive: under ZeRO-3 transformers
+    would otherwise build it inside zero.Init, and its state_dict() would hold empty partitioned tensors."""
+    from transformers.integrations import deepspeed as hf_ds  # deferred: only this path needs it
+
+    saved = hf_ds._hf_deepspeed_config_weak_ref
+    hf_ds.unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        hf_ds._hf_deepspeed_config_weak_ref = saved
 
 
 def load_checkpoint_weights(engine, ckpt_dir: Path, step: int, zero_stage: int, strict: bool = True) -> str:
@@ -306,7 +339,8 @@ def load_checkpoint_weights(engine, ckpt_dir: Path, step: int, zero_stage: int, 
         state, how = load_file(str(adapter)), "adapter"
         load = lambda: set_peft_model_state_dict(engine.module, state)  # noqa: E731
     else:
-        state, how = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict(), "hf_model"
+        with zero3_init_paused():
+            state, how = load_hf_classifier(ckpt_dir / "hf_model", dtype=dtype).state_dict(), "hf_model"
         load = lambda: engine.module.load_state_dict(state)  # noqa: E731
     if zero_stage == 3:
         import deepspeed  # deferred: only ZeRO-3 needs it here, and evaluate imports this module

@@ -403,6 +403,10 @@ class TrainingConfig:
     save_all_checkpoints: bool
     # Standard mode: keep the best checkpoint plus this many most recent ones.
     save_total_limit: int
+    # After a stop (SIGTERM/SIGINT, the stop file, or the launcher gone: QC_LAUNCHER_PID), the longest the
+    # workers keep going to finish the step and save one complete checkpoint; past it they exit without one
+    # (an unfinished save stays a hidden .checkpoint-N.tmp, never looks complete).
+    stop_grace_seconds: float
     # Resume: null (start fresh), auto (newest complete checkpoint in output_dir), or a checkpoint path.
     resume_from_checkpoint: str | None
     # Tracking of the best checkpoint by an evaluation metric.
@@ -412,7 +416,7 @@ class TrainingConfig:
     # What each checkpoint holds and how many are kept.
     checkpoint: CheckpointConfig
 
-    KEYS: ClassVar[tuple[str, ...]] = ("output_dir", "epochs", "max_steps", "per_device_batch_size", "gradient_accumulation_steps", "lr", "weight_decay", "warmup_steps", "lr_scheduler", "max_grad_norm", "precision", "gradient_checkpointing", "seed", "logging_steps", "stop_check_steps", "save_steps", "eval_steps", "skip_evaluation", "save_all_checkpoints", "save_total_limit", "resume_from_checkpoint", "best_model_tracking", "evaluation", "checkpoint")
+    KEYS: ClassVar[tuple[str, ...]] = ("output_dir", "epochs", "max_steps", "per_device_batch_size", "gradient_accumulation_steps", "lr", "weight_decay", "warmup_steps", "lr_scheduler", "max_grad_norm", "precision", "gradient_checkpointing", "seed", "logging_steps", "stop_check_steps", "save_steps", "eval_steps", "skip_evaluation", "save_all_checkpoints", "save_total_limit", "stop_grace_seconds", "resume_from_checkpoint", "best_model_tracking", "evaluation", "checkpoint")
     OPTIONAL: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
@@ -439,6 +443,7 @@ class TrainingConfig:
             skip_evaluation=_scalar(d["skip_evaluation"], _join(path, "skip_evaluation"), bool),
             save_all_checkpoints=_scalar(d["save_all_checkpoints"], _join(path, "save_all_checkpoints"), bool),
             save_total_limit=_scalar(d["save_total_limit"], _join(path, "save_total_limit"), int),
+            stop_grace_seconds=_scalar(d["stop_grace_seconds"], _join(path, "stop_grace_seconds"), float),
             resume_from_checkpoint=_scalar(d["resume_from_checkpoint"], _join(path, "resume_from_checkpoint"), (str, None)),
             best_model_tracking=BestModelTrackingConfig.from_dict(d["best_model_tracking"], _join(path, "best_model_tracking")),
             evaluation=EvaluationConfig.from_dict(d["evaluation"], _join(path, "evaluation")),

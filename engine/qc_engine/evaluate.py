@@ -55,6 +55,7 @@ from .eval_records import (eval_entry, eval_key_for, eval_set_sha256, json_safe 
                            prediction_lines, preprocessing_settings, write_eval_results)
 from .export import (ExportError, Reporter, cast_state, check_deepspeed_files, consolidate_deepspeed, deepspeed_tag_dir,
                      model_config_for, skeleton)
+from .manifest import verify_checkpoint
 from .fsio import write_text_atomic
 from .metrics import classification_metrics, scalar_metrics
 from .model import ModelFolderError, check_model_folder, load_processing, torch_dtype_for
@@ -139,6 +140,10 @@ def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
         raise BadInput(f"{path}: {what}; pass a complete checkpoint-N folder")
     match = CHECKPOINT_RE.match(path.name)
     step = int(info.get("step", match.group(1) if match else -1))
+    # Sizes always, hashes with QC_VERIFY_CHECKPOINT=1 (the launcher's --verify); a slim one has no deepspeed/.
+    slim = info.get("slim") or info.get("has_deepspeed_state") is False
+    verify_checkpoint(path, info, hashes=os.environ.get("QC_VERIFY_CHECKPOINT") == "1",
+                      skip_prefixes=("deepspeed/",) if slim else ())
     hf_dir = path / "hf_model"
     if hf_model_ready(hf_dir):
         source = "hf_model"

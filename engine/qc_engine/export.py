@@ -49,6 +49,7 @@ from .data import ClassifierCollator, ImageClassificationDataset, load_class_nam
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
 from .locks import checkpoint_in_use
+from .manifest import build_manifest, verify_checkpoint
 from .model import AUTO_MAP, load_hf_classifier, load_processing, save_hf_model
 from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
 
@@ -145,9 +146,12 @@ def check_checkpoint(path: Path) -> dict:
 
 
 def run_config_for(checkpoint: Path) -> QwenClassifyConfig | None:
-    """The run's resolved config (OUT/resolved_config.json beside the checkpoint), if present."""
-    path = checkpoint.parent / "resolved_config.json"
-    return load_resolved(path)[0] if path.is_file() else None
+    """The run's resolved config: the checkpoint's own copy (self-contained checkpoints), else
+    OUT/resolved_config.json beside it (checkpoints from before the copy), if present."""
+    for path in (checkpoint / "resolved_config.json", checkpoint.parent / "resolved_config.json"):
+        if path.is_file():
+            return load_resolved(path)[0]
+    return None
 
 
 def class_names_for(info: dict, config: QwenClassifyConfig | None) -> list[str]:
@@ -543,6 +547,9 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
     _lock_fd = lock_checkpoint(checkpoint)  # held until this process exits
     for note in recover_interrupted_swap(checkpoint):
         report.line(note)
+    slim = info.get("slim") or info.get("has_deepspeed_state") is False
+    checked = verify_checkpoint(checkpoint, info, hashes=verify, skip_prefixes=("deepspeed/",) if slim else ())
+    report.line(f"checkpoint files checked against training_info.json: {checked}")
     dtype = getattr(torch, DTYPES[dtype_name])
     run_config = run_config_for(checkpoint)
     class_names = class_names_for(info, run_config)
@@ -618,6 +625,9 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
     if info.get("lora"):  # hf_model/ now holds the merged weights
         info["lora"]["hf_model"] = "merged"
         info["bytes"]["adapter"] = dir_bytes(checkpoint / info["lora"]["adapter_dir"])
+    if "files" in info:  # the manifest follows the new hf_model/ (fsynced + hashed before training_info.json)
+        kept = {k: v for k, v in info["files"].items() if not k.startswith("hf_model/")}
+        info["files"] = {**kept, **build_manifest(checkpoint, prefix="hf_model/")}
     write_json_atomic(checkpoint / "training_info.json", info)
     return {
         "checkpoint": str(checkpoint), "hf_model": str(hf_dir), "source": source, "dtype": dtype_name,

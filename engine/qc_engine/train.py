@@ -46,7 +46,7 @@ from .checkpoint import (CheckpointManager, TrainingInfo, base_model_source, bes
 from .config import QwenClassifyConfig, load_resolved
 from .data import (ClassifierCollator, DataError, ImageClassificationDataset, LoadedSplit, ResumableDistributedSampler,
                    config_names_classes, file_sha256, load_class_names, read_jsonl)
-from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED, BadInput
+from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, EXIT_STOPPED, EXIT_TERMINATED, BadInput
 from .eval_loop import eval_forward_passes, evaluate_with_predictions, move_batch, seeded_subset
 from .eval_records import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_sha256, image_sha256s,
                            prediction_lines, preprocessing_settings, write_eval_results)
@@ -56,10 +56,15 @@ from .lora import ADAPTER_DIR, apply_lora, check_lora_config, lora_info, merged_
 from .metrics import SCALAR_METRICS, scalar_metrics
 from .model import (build_classifier, check_model_folder, hub_snapshot_source, load_processing, save_hf_model,
                     torch_dtype_for)
+from .resume_check import check_resume_layout
+from .shared_fs import check_shared_output_dir
+from .watchdog import StopWatch
 
 
 class StopRequested(Exception):
-    pass
+    def __init__(self, code: int = EXIT_STOPPED):
+        super().__init__(code)
+        self.code = code
 
 
 @dataclass
@@ -79,6 +84,8 @@ class RunState:
     last_lr: float = 0.0
     last_grad_norm: float | None = None
     stop_signal: bool = False
+    stop_reason: str | None = None
+    stop_code: int = EXIT_STOPPED  # 130 Ctrl-C / stop file; 143 SIGTERM or the launcher gone
 
 
 @dataclass
@@ -128,6 +135,8 @@ def parse_args(argv):
     parser.add_argument("--resolved", required=True, help="OUT/resolved_config.json (written by tasks/train.ts)")
     parser.add_argument("--ds-config", required=True, help="OUT/ds_config.json (written by tasks/train.ts)")
     parser.add_argument("--resume", default=None, help="auto | path of a checkpoint-N folder")
+    parser.add_argument("--allow-batch-change", action="store_true",
+                        help="resume although the global batch differs from the checkpoint's (a warning)")
     return parser.parse_args(argv)
 
 
@@ -151,14 +160,25 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_optimizer(model, lr: float, weight_decay: float):
-    """torch AdamW; no weight decay on biases and norm weights (any parameter with ndim < 2)."""
+def decay_split(model) -> tuple[list[str], list[str]]:
+    """Trainable parameter names with and without weight decay. No decay on biases and norm weights (real
+    ndim < 2, or "norm" in the name). Under ZeRO-3 (zero.Init) every parameter reports an empty shape, so the
+    real one is read from `ds_shape`; otherwise everything would silently land in the no-decay group."""
     decay, no_decay = [], []
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        (no_decay if param.ndim < 2 or "norm" in name.lower() else decay).append(param)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        ndim = len(getattr(param, "ds_shape", param.shape))
+        (no_decay if ndim < 2 or "norm" in name.lower() else decay).append(name)
+    return decay, no_decay
+
+
+def build_optimizer(model, lr: float, weight_decay: float):
+    """torch AdamW over the groups of decay_split()."""
+    params = dict(model.named_parameters())
+    decay, no_decay = decay_split(model)
+    groups = [{"params": [params[n] for n in decay], "weight_decay": weight_decay},
+              {"params": [params[n] for n in no_decay], "weight_decay": 0.0}]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=(0.9, 0.999), eps=1e-8)
 
 
@@ -307,14 +327,28 @@ class TrainRecipe:
             removed = remove_stale_tmp(self.out)
         qd.barrier()
         self.events = EventLog(self.out, enabled=qd.is_main())
+        check_shared_output_dir(self.out)
         if removed:
             self.events.line(f"removed stale temporary checkpoint folders: {', '.join(removed)}")
 
         def on_signal(signum, frame):
             self.state.stop_signal = True
+            if signum == signal.SIGTERM:  # a scheduler's preemption, not a user's request: exit 143
+                self.state.stop_code, self.state.stop_reason = EXIT_TERMINATED, "SIGTERM"
+            self.stopwatch.stop_began()
 
+        self.stopwatch = StopWatch.from_env(self.launcher_lost, self.config.training.stop_grace_seconds).start()
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
+
+    def launcher_lost(self, why: str) -> None:
+        """The StopWatch thread: the launcher died (kill -9, OOM). Its pipes are gone with it, so output
+        goes to /dev/null from now on (events.jsonl still records the stop); then stop as on SIGTERM."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        self.state.stop_reason, self.state.stop_code = why, EXIT_TERMINATED
+        self.state.stop_signal = True
 
     def check_input_on_rank0(self) -> CheckedInput:
         request = self.args.resume if self.args.resume is not None else self.config.training.resume_from_checkpoint
@@ -426,7 +460,8 @@ class TrainRecipe:
         self.ckpt = CheckpointManager(
             out=self.out, engine=self.engine, rank=layout.rank, zero_stage=layout.zero_stage,
             with_hf_model=train_cfg.checkpoint.hf_format not in ("deferred", "adapter"), save_hf=self.save_hf_model,
-            with_adapter=self.lora)
+            with_adapter=self.lora,
+            run_files={"resolved_config.json": self.args.resolved, "ds_config.json": self.args.ds_config})
 
     def save_hf_model(self, folder: Path, gathered: dict | None) -> None:
         """hf_model/ (merged, for LoRA) when the checkpoint has one; LoRA's adapter/ beside it."""
@@ -449,7 +484,11 @@ class TrainRecipe:
                          snapshot["commit"] if snapshot else None)
 
     def resume_from(self, ckpt: Path) -> None:
-        state = self.state
+        state, layout = self.state, self.layout
+        for warning in check_resume_layout(read_json(ckpt / "training_info.json") or {}, layout.world,
+                                           layout.micro_bs, layout.grad_accum, layout.zero_stage,
+                                           self.args.allow_batch_change, ckpt.name):
+            self.events.line(warning)
         info = self.ckpt.load_for_resume(ckpt)
         self.resumed_from = state.step = int(info["step"])
         state.samples_seen = int(info.get("samples_seen", state.step * self.layout.global_batch))
@@ -538,9 +577,12 @@ class TrainRecipe:
             check = saving or state.step % train_cfg.stop_check_steps == 0
             stop = check and qd.all_reduce_max_flag(stop_local, self.layout.device)
         if stop:
-            self.events.line(f"stop requested: saving checkpoint-{state.step} and exiting")
+            self.stopwatch.stop_began()  # bounded by training.stop_grace_seconds from here
+            why = f" ({state.stop_reason})" if state.stop_reason else ""
+            self.events.line(f"stop requested{why}: saving checkpoint-{state.step} and exiting")
             self.save_checkpoint(is_final=state.step == self.total_steps)
-            raise StopRequested()
+            self.stopwatch.finished = True
+            raise StopRequested(state.stop_code)
         if state.step % train_cfg.save_steps == 0 or state.step == self.total_steps:
             self.save_checkpoint(is_final=state.step == self.total_steps)
 
@@ -666,7 +708,9 @@ class TrainRecipe:
             num_labels=len(self.class_names), id2label={str(i): n for i, n in enumerate(self.class_names)},
             versions=library_versions(), created_at=datetime.now(timezone.utc).isoformat(),
             has_deepspeed_state=True, has_hf_model=self.ckpt.with_hf_model,
-            attn_implementation=self.attn_implementation, lora=self.lora_block(), base_model=self.base_model)
+            attn_implementation=self.attn_implementation, lora=self.lora_block(), base_model=self.base_model,
+            per_device_batch_size=layout.micro_bs, gradient_accumulation_steps=layout.grad_accum,
+            global_batch=layout.global_batch)
 
     def save_checkpoint(self, is_final: bool) -> None:
         state, step = self.state, self.state.step
@@ -755,8 +799,8 @@ def main(argv=None) -> int:
         recipe.evaluate_at_end()
         recipe.finish()
         code = EXIT_OK
-    except StopRequested:
-        code = EXIT_STOPPED
+    except StopRequested as stop:
+        code = stop.code
         recipe.report_stopped(code)
     except BadInput as exc:
         code = EXIT_BAD_INPUT

@@ -58,19 +58,21 @@ def apply_skip_evaluation(config: dict) -> dict:
     return config
 
 
-def ds_config_for(config: dict) -> dict:
-    t = config["training"]
-    precision = t["precision"]
-    return {
-        "train_micro_batch_size_per_gpu": t["per_device_batch_size"],
-        "gradient_accumulation_steps": t["gradient_accumulation_steps"],
-        "gradient_clipping": t["max_grad_norm"],
-        "zero_optimization": {"stage": config["deepspeed"]["zero_stage"]},
-        "bf16": {"enabled": precision == "bf16"},
-        "fp16": {"enabled": precision == "fp16"},
-        "steps_per_print": 10**9,
-        "wall_clock_breakdown": False,
-    }
+BUN = str(REPO / "node_modules" / ".bin" / "bun")
+
+
+def ds_config_for(config: dict, world_size: int | None = None) -> dict:
+    """The ds_config the launcher builds (lib/config/deepspeed.ts, CPU), not a hand-written copy."""
+    argv = [BUN, str(REPO / "engine" / "tests" / "ds_config_from_ts.ts")]
+    if world_size is not None:
+        argv.append(str(world_size))
+    out = subprocess.run(argv, input=json.dumps(config), capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
+def ds_config_for_stage(stage: int, patch: dict | None = None) -> dict:
+    """The launcher's ds_config for the schema defaults with deepspeed.zero_stage = stage (+ patch)."""
+    return ds_config_for(deep_merge(schema_defaults(), deep_merge({"deepspeed": {"zero_stage": stage}}, patch or {})))
 
 
 def write_run_files(config: dict, out: Path) -> tuple[Path, Path]:

@@ -351,7 +351,7 @@ def test_bad_input_exits_2_with_an_error_event_and_writes_nothing(trained, swept
 
 
 @pytest.mark.parametrize("case", ["not_a_checkpoint", "missing", "bad_json_line", "label_out_of_range",
-                                  "unknown_class_name", "num_labels_mismatch", "no_weights"])
+                                  "unknown_class_name", "num_labels_mismatch", "no_weights", "damaged"])
 def test_bad_inputs_are_named(trained, tmp_path, case):
     run = Path(trained["run"])
     good = Path(trained["checkpoints"][0])
@@ -384,9 +384,18 @@ def test_bad_inputs_are_named(trained, tmp_path, case):
     elif case == "no_weights":
         ckpt = tmp_path / "checkpoint-6"
         ckpt.mkdir()
-        shutil.copy(good / "training_info.json", ckpt / "training_info.json")
+        info = json.loads((good / "training_info.json").read_text())
+        info.pop("files")  # a checkpoint from before the manifest (with it, the manifest names the missing file)
+        (ckpt / "training_info.json").write_text(json.dumps(info))
         checkpoints = [ckpt]
         expect = "no weights to evaluate"
+    elif case == "damaged":  # the checksum manifest (sizes always) names the file
+        ckpt = tmp_path / good.name
+        shutil.copytree(good, ckpt)
+        weights = ckpt / "hf_model" / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-100])
+        checkpoints = [ckpt]
+        expect = f"{weights}: "
     before = tree_snapshot(run)
     message = in_process(checkpoints, data, resolved, tmp_path)
     assert expect in message, message

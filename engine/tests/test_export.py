@@ -227,10 +227,45 @@ def test_missing_rank_shard_is_bad_input_and_changes_nothing(assets, tmp_path):
     code, events, err = export(ckpt)
     assert code == 2
     error = [e for e in events if e["event"] == "error"][0]
-    assert "rank(s) [1]" in error["message"] and error["exit_code"] == 2
+    # the checksum manifest catches it first and names the file
+    assert "zero_pp_rank_1_mp_rank_00_optim_states.pt" in error["message"] and error["exit_code"] == 2
     assert folder_digest(ckpt / "hf_model") == before
     assert (ckpt / "training_info.json").read_text() == info_before
     assert not (ckpt / "hf_model.tmp").exists()
+
+
+def test_a_lone_copied_deferred_checkpoint_exports(assets, tmp_path):
+    # checkpoint-N copied alone to "another machine": no OUT/resolved_config.json, no hf_model/ (deferred)
+    src = trained(assets, 3, "deferred", 2) / "checkpoint-4"
+    lone = tmp_path / "elsewhere" / "checkpoint-4"
+    shutil.copytree(src, lone)
+    assert not (lone / "hf_model").exists() and not (lone.parent / "resolved_config.json").exists()
+    assert (lone / "resolved_config.json").is_file() and (lone / "ds_config.json").is_file()
+    code, events, err = export(lone)
+    assert code == 0, err
+    assert result_of(events)["source"]["kind"] == "deepspeed" and (lone / "hf_model" / "config.json").is_file()
+
+
+def test_damaged_file_is_refused_naming_it_sizes_always_hashes_with_verify(assets, tmp_path):
+    run = copy_run(trained(assets, 2, "every_save", 2), tmp_path)
+    ckpt = run / "checkpoint-4"
+    files = read_info(ckpt)["files"]
+    on_disk = {str(p.relative_to(ckpt)) for p in ckpt.rglob("*") if p.is_file()} - {"training_info.json"}
+    assert set(files) == on_disk and all(len(e["sha256"]) == 64 for e in files.values())
+    assert files["hf_model/model.safetensors"]["sha256"] == hashlib.sha256(
+        (ckpt / "hf_model" / "model.safetensors").read_bytes()).hexdigest()
+    shard = ckpt / "deepspeed" / "global_step4" / "mp_rank_00_model_states.pt"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different content: only the hash sees it
+    shard.write_bytes(bytes(data))
+    code, events, err = export(ckpt, "--verify")
+    assert code == 2, err
+    error = [e for e in events if e["event"] == "error"][0]
+    assert "mp_rank_00_model_states.pt" in error["message"] and "SHA-256" in error["message"]
+    shard.write_bytes(bytes(data[:-10]))  # truncated: sizes are always checked
+    code, events, _ = export(ckpt)
+    error = [e for e in events if e["event"] == "error"][0]
+    assert code == 2 and "mp_rank_00_model_states.pt" in error["message"] and "bytes" in error["message"]
 
 
 @pytest.mark.parametrize("point", ["write", "swap"])

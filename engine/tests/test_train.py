@@ -290,7 +290,7 @@ def test_wandb_offline_logs_scalars_and_never_writes_the_key(make_config):
     assert secret not in result.stdout + result.stderr
 
 
-def test_sigterm_finishes_the_step_saves_and_exits_130(make_config):
+def test_sigterm_finishes_the_step_saves_and_exits_143(make_config):
     import os
     import signal
     import subprocess
@@ -317,9 +317,9 @@ def test_sigterm_finishes_the_step_saves_and_exits_130(make_config):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, stderr[-3000:]
+    assert proc.returncode == 143, stderr[-3000:]  # SIGTERM (preemption): distinct from 130 (Ctrl-C, stop file)
     events = read_events(out)
     end = events[-1]
-    assert (end["status"], end["exit_code"]) == ("interrupted", 130) and 1 <= end["step"] < 400
+    assert (end["status"], end["exit_code"]) == ("interrupted", 143) and 1 <= end["step"] < 400
     assert complete_checkpoints(out) == [f"checkpoint-{end['step']}"]
     assert not list(out.glob(".checkpoint-*"))

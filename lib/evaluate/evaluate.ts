@@ -106,9 +106,13 @@ function readJson(path: string, what: string): any {
 }
 
 /** --config: a run's resolved_config.json, or a YAML resolved like tasks/train.ts does. */
-export function loadRunConfig(p: { config?: string; outputDir: string; cwd: string }): RunConfig {
+export function loadRunConfig(p: { config?: string; outputDir: string; cwd: string; checkpointDir?: string }): RunConfig {
   if (!p.config) {
-    const resolvedPath = join(p.outputDir, "resolved_config.json");
+    // A self-contained checkpoint carries its own copy: a lone copied checkpoint-N has no OUT/ beside it.
+    const own = p.checkpointDir ? join(p.checkpointDir, "resolved_config.json") : null;
+    const resolvedPath = own && !existsSync(join(p.outputDir, "resolved_config.json")) && existsSync(own)
+      ? own
+      : join(p.outputDir, "resolved_config.json");
     if (!existsSync(resolvedPath)) {
       throw new UserError(`no --config given and ${resolvedPath} does not exist`, {
         hint: "pass the run's config with --config (its resolved_config.json or the YAML it was trained with)",
@@ -184,7 +188,9 @@ export async function evaluateCheckpoints(params: EvaluateParams): Promise<Evalu
       hint: "bun run tasks/evaluate.ts --all <output_dir> --keep-best K",
     });
   }
-  const runConfig = loadRunConfig({ config: params.config, outputDir, cwd });
+  const runConfig = loadRunConfig({
+    config: params.config, outputDir, cwd, checkpointDir: checkpoints.length === 1 ? checkpoints[0]!.path : undefined,
+  });
   try {
     return { ...(await evaluateWithConfig(params, { outputDir, checkpoints, runConfig, cwd })), incomplete };
   } finally {

@@ -1,4 +1,5 @@
 // What a push sends where: checkpoints -> target branches -> files. Pure planning; sends nothing.
+import { type ManifestEntry, verifyCheckpoint } from "../checkpoints/manifest.ts";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { greaterIsBetterFor, metricOf, recordedBestPaths } from "../checkpoints/retention.ts";
@@ -164,6 +165,8 @@ export function checkpointFiles(params: {
       hint: `export it first: bun run tasks/export.ts --checkpoint ${c.path}`,
     });
   }
+  // The checksum manifest (lib/checkpoints/manifest.ts): sizes of what is pushed; deepspeed/ is not read.
+  verifyCheckpoint({ dir: c.path, info: c.info as { files?: Record<string, ManifestEntry> } | null, skipPrefixes: ["deepspeed/"] });
   const files: PlannedFile[] = [];
   const hf = join(c.path, "hf_model");
   walk(hf, hf, files);
@@ -240,7 +243,8 @@ export function planPush(params: PlanPushParams): PushPlan {
   if (params.mode === "checkpoint") {
     const c = readCheckpoint(params.path);
     const outputDir = dirname(c.path);
-    const resolved = readResolvedConfig(outputDir);
+    // A self-contained checkpoint carries its own resolved_config.json (a lone copy has no OUT/ beside it).
+    const resolved = readResolvedConfig(outputDir) ?? readResolvedConfig(c.path);
     return {
       repo,
       private: params.private,

@@ -39,3 +39,8 @@ test("GPU count from CUDA_VISIBLE_DEVICES, else nvidia-smi, else 0", () => {
   expect(defaultNprocPerNode(0)).toBe(1);
   expect(defaultNprocPerNode(4)).toBe(4);
 });
+
+test("--allow-batch-change travels to the engine only with a resume", () => {
+  expect(buildLaunchCommand({ ...base, nprocPerNode: 1, nnodes: 1, resume: "auto", allowBatchChange: true }).argv.slice(-3)).toEqual(["--resume", "auto", "--allow-batch-change"]);
+  expect(buildLaunchCommand({ ...base, nprocPerNode: 1, nnodes: 1, allowBatchChange: true }).argv).not.toContain("--allow-batch-change");
+});

@@ -10,6 +10,8 @@ export interface LaunchParams {
   rdzvEndpoint?: string;
   rdzvId?: string;
   resume?: string | null;
+  /** resume with a different global batch: a warning instead of exit 2 */
+  allowBatchChange?: boolean;
   python: string;
   engineDir: string;
   /** no GPU: DeepSpeed's CPU accelerator (gloo) is forced */
@@ -35,6 +37,7 @@ export function buildLaunchCommand(p: LaunchParams): LaunchCommand {
   argv.push("--nproc-per-node", String(p.nprocPerNode));
   argv.push("-m", "qc_engine.train", "--resolved", p.resolvedPath, "--ds-config", p.dsConfigPath);
   if (p.resume) argv.push("--resume", p.resume);
+  if (p.resume && p.allowBatchChange) argv.push("--allow-batch-change");
   const env: Record<string, string> = { PYTHONPATH: enginePythonPath({ engineDir: p.engineDir }) };
   if (p.hasGpu === false) env.DS_ACCELERATOR = "cpu";
   return { argv, python: p.python, env };

@@ -17,6 +17,12 @@ test("interrupted: a stop request (130 with the step) or an abort", () => {
   expect(decideOutcome({ ...base, aborted: true, exit: { code: null, signal: "SIGKILL" }, end: null }).reason).toContain("second Ctrl-C");
 });
 
+test("terminated: SIGTERM (preemption) or the launcher gone is 143, distinct from a requested stop's 130", () => {
+  const o = decideOutcome({ ...base, exit: { code: 1, signal: null }, end: end("interrupted", { step: 9, exit_code: 143 }) });
+  expect(o).toEqual({ status: "interrupted", exitCode: 143, reason: "terminated (SIGTERM / preemption) after saving a checkpoint at step 9" });
+  expect(decideOutcome({ ...base, exit: { code: 0, signal: null }, end: end("interrupted", { step: 9, exit_code: 130 }) }).exitCode).toBe(130);
+});
+
 test("failed: the engine's own exit code wins over torchrun's 1; a signal in the root cause is named", () => {
   const err = { event: "error", message: "data/train.jsonl:3: bad label", exit_code: 2 } as never;
   expect(decideOutcome({ ...base, exit: { code: 1, signal: null }, end: null, lastError: err })).toEqual({ status: "failed", exitCode: 2, reason: "the engine failed: data/train.jsonl:3: bad label" });

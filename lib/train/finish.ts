@@ -20,6 +20,10 @@ export function decideOutcome(p: { exit: ChildExit; end: EndEvent | null; lastEr
   const { exit, end, lastError, logPath } = p;
   if (end?.status === "completed" && exit.code === 0 && !p.aborted) return { status: "completed", exitCode: 0, reason: null };
   if (end?.status === "interrupted" || p.aborted) {
+    // 143: SIGTERM (a scheduler's preemption, to torchrun or its process group) or the launcher gone.
+    if (!p.aborted && end?.exit_code === 143) {
+      return { status: "interrupted", exitCode: 143, reason: `terminated (SIGTERM / preemption) after saving a checkpoint at step ${end.step}` };
+    }
     const reason = p.aborted ? "aborted by a second Ctrl-C: the step in progress was lost" : `stopped on request after saving a checkpoint at step ${end?.step}`;
     return { status: "interrupted", exitCode: 130, reason };
   }

@@ -16,6 +16,7 @@ export interface LaunchFlags {
   "rdzv-endpoint"?: string;
   "rdzv-id"?: string;
   resume?: string;
+  "allow-batch-change"?: boolean;
 }
 
 export interface LaunchPlan {
@@ -50,6 +51,7 @@ export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlag
     rdzvEndpoint: flags["rdzv-endpoint"],
     rdzvId: flags["rdzv-id"],
     resume,
+    allowBatchChange: flags["allow-batch-change"],
     python: params.python ?? projectPython(),
     engineDir: ENGINE_DIR,
     hasGpu,

@@ -194,7 +194,15 @@ async function train(params: RunParams, live: Live, pusher: BackgroundPusher, se
     pusher,
     retention: params.retention !== undefined ? params.retention : defaultRetention,
     log: live.toLog,
-    start: () => startTorchrun(spawnFn, params.launch.argv, live.env, tee),
+    // QC_LAUNCHER_PID: the workers watch this process and stop (saving) when it dies unannounced
+    // (kill -9, OOM killer): torchrun lives in its own process group, so nothing else would stop them.
+    start: () => startTorchrun(spawnFn, params.launch.argv, {
+      ...live.env,
+      QC_LAUNCHER_PID: String(process.pid),
+      // torchrun SIGKILLs its workers this long after forwarding a SIGTERM (default 30 s): let the engine's
+      // own bound (training.stop_grace_seconds) decide, with a margin for the exit itself.
+      TORCH_ELASTIC_SHUTDOWN_TIMEOUT: live.env.TORCH_ELASTIC_SHUTDOWN_TIMEOUT ?? String(Math.ceil(params.config.training.stop_grace_seconds) + 15),
+    }, tee),
   });
   tee.flush();
   setNotes(r.retentionNotes);

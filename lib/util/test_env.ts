@@ -17,12 +17,15 @@ export const USER_ENV: readonly EnvVar[] = [
   { name: "QC_VERBOSE", readBy: "engine/qc_engine/{train,evaluate}.py, lib/evaluate/evaluate.ts", description: "show library logs of every rank / the engine's stderr" },
   { name: "QC_EVAL_CACHE_MB", readBy: "engine/qc_engine/evaluate.py", description: "default of --cache-mb (preprocessed batches kept in memory per process)" },
   { name: "QC_BENCH_QUICK", readBy: "bench/run_all.sh", description: "a short benchmark run" },
-  { name: "QC_ATTN_IMPLEMENTATION", readBy: "engine/qc_engine/random_init.py (bench/gpu_smoke.sh)", description: "benchmark only: forces the attention kernel of a random-init model over model.attn_implementation" },
+  { name: "QC_ATTN_IMPLEMENTATION", readBy: "engine/qc_engine/random_init.py (bench/gpu_smoke.sh)", description: "benchmark only: the attention kernel of the random-init 7B until model.attn_implementation exists" },
+  { name: "QC_LAUNCHER_PID", readBy: "engine/qc_engine/watchdog.py (set by lib/train/run.ts)", description: "the launcher's pid: every rank stops (saving within training.stop_grace_seconds) once it is gone" },
+  { name: "QC_VERIFY_CHECKPOINT", readBy: "engine/qc_engine/{checkpoint,evaluate}.py", description: "1: resume and evaluate also check every checkpoint file's SHA-256 against training_info.json (sizes are always checked; export: --verify)" },
 ];
 
 /** Variables that exist only for tests: never set them in a real run. */
 export const TEST_ONLY_ENV: readonly EnvVar[] = [
   { name: "QC_TEST_FAST", readBy: "scripts/test.sh, test/e2e_train.test.ts", description: "skip the slow end-to-end tests" },
+  { name: "QC_TEST_UNSHARED_RANK", readBy: "engine/qc_engine/shared_fs.py", description: "fault injection: that rank looks for rank 0's output_dir marker in a private folder (an unshared filesystem)" },
   { name: "QC_TEST_CRASH_IN_SAVE", readBy: "engine/qc_engine/train.py", description: "fault injection: raise half-way through saving the given step" },
   {
     name: "QC_EXPORT_TEST_FAULT",
