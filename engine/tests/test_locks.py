@@ -51,7 +51,7 @@ def test_export_holds_the_lock_for_its_lifetime(tmp_path, monkeypatch):
     ckpt.mkdir()
     seen = {}
 
-    def fake_export(checkpoint, *args):
+    def fake_export(checkpoint, *args, **kwargs):
         seen["during"] = in_use_files(checkpoint)
         return {"checkpoint": str(checkpoint)}
 
@@ -60,7 +60,7 @@ def test_export_holds_the_lock_for_its_lifetime(tmp_path, monkeypatch):
     assert seen["during"] == [f".in-use.export.{os.getpid()}"]
     assert in_use_files(ckpt) == []
 
-    def failing_export(checkpoint, *args):
+    def failing_export(checkpoint, *args, **kwargs):
         seen["failing"] = in_use_files(checkpoint)
         raise export.BadInput("nothing to export")
 
