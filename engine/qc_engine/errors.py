@@ -9,6 +9,10 @@ process group, or the launcher gone): both after saving one complete checkpoint.
 
 from __future__ import annotations
 
+import sys
+import traceback
+from typing import Callable
+
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
 
@@ -19,3 +23,19 @@ class BadInput(ValueError):
     def __init__(self, message: str, hint: str | None = None):
         super().__init__(message)
         self.hint = hint
+
+
+def report_failure(exc: BaseException, emit: Callable[..., None], *, to_stderr: bool = True,
+                   with_hint: bool = True) -> int:
+    """The JSON-line commands' (evaluate, predict, hub_model, tools.from_hf) one way to end on an error:
+    bad input -> `error: ...` (+ `hint: ...`) on stderr and an `error` event, exit 2; anything else -> the
+    traceback and an `error` event naming the exception, exit 1. Returns the exit code."""
+    if isinstance(exc, BadInput):
+        hint = exc.hint if with_hint else None
+        if to_stderr:
+            print(f"error: {exc}" + (f"\nhint: {hint}" if hint else ""), file=sys.stderr, flush=True)
+        emit("error", message=str(exc), exit_code=EXIT_BAD_INPUT, **({"hint": hint} if hint else {}))
+        return EXIT_BAD_INPUT
+    traceback.print_exception(exc)
+    emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=EXIT_FAILED)
+    return EXIT_FAILED

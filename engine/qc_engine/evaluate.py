@@ -33,7 +33,6 @@ import shutil
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +47,7 @@ from .checkpoint import CHECKPOINT_RE, read_json
 from .config import QwenClassifyConfig, load_resolved
 from .data import (ClassifierCollator, DataError, ImageClassificationDataset, PaddedDataset, PaddedEvalSampler,
                    file_sha256, read_jsonl)
-from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from .errors import EXIT_FAILED, EXIT_OK, BadInput, report_failure
 from .image_cache import CachedBatches, UInt8ImageCache, resize_items
 from .eval_loop import gather_predictions, move_batch
 from .eval_records import (eval_entry, eval_key_for, eval_set_sha256, json_safe as _json_safe,  # noqa: F401
@@ -511,14 +510,9 @@ def main(argv=None) -> int:
     code = EXIT_FAILED
     try:
         code = run(args)
-    except BadInput as exc:
-        code = EXIT_BAD_INPUT
-        if qd.is_main():
-            print(f"error: {exc}", file=sys.stderr, flush=True)
-        emit("error", message=str(exc), exit_code=code)
-    except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
-        traceback.print_exc()
-        emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=code)
+    except Exception as exc:  # noqa: BLE001 - bad input exit 2, anything else exit 1, both as an error event
+        # no hint line: lib/evaluate adds its own fix to the message
+        code = report_failure(exc, emit, to_stderr=qd.is_main(), with_hint=False)
     qd.exit_process(code, ok_code=EXIT_OK)  # barrier on success, flush, os._exit (see dist.py)
 
 

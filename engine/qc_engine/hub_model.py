@@ -18,10 +18,9 @@ import argparse
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 
-from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from .errors import EXIT_OK, BadInput, report_failure
 
 
 def emit(event: str, **fields) -> None:
@@ -94,14 +93,8 @@ def main(argv=None) -> int:
             raise BadInput("give --resolved R or --repo NS/NAME")
         emit("done", **download(repo, revision))
         return EXIT_OK
-    except BadInput as exc:
-        print(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr, flush=True)
-        emit("error", message=str(exc), exit_code=EXIT_BAD_INPUT, **({"hint": exc.hint} if exc.hint else {}))
-        return EXIT_BAD_INPUT
-    except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
-        traceback.print_exc()
-        emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=EXIT_FAILED)
-        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - bad input exit 2, anything else exit 1, both as an error event
+        return report_failure(exc, emit)
 
 
 if __name__ == "__main__":

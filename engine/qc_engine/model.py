@@ -123,6 +123,12 @@ def build_classifier(
             f"model.pretrained_name: {pretrained} lacks {len(missing)} Qwen2.5-VL backbone weight(s), e.g. "
             f"{', '.join(missing[:3])}; is it a Qwen2.5-VL checkpoint?"
         )
+    return finish_classifier(model, freeze_vision_tower, gradient_checkpointing)
+
+
+def finish_classifier(model, freeze_vision_tower: bool, gradient_checkpointing: bool):
+    """What every freshly built classifier gets, loaded or random (random_init.py): the class that
+    hf_model/ loads with, the frozen vision tower, non-reentrant gradient checkpointing."""
     model.config.architectures = [Qwen2_5_VLForImageClassification.__name__]
     model.config.auto_map = dict(AUTO_MAP)
     if freeze_vision_tower:

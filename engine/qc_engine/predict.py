@@ -31,13 +31,12 @@ import os
 import re
 import sys
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from .config import load_resolved
-from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from .errors import EXIT_FAILED, EXIT_OK, BadInput, report_failure
 from .events import json_safe
 from .fsio import read_json, write_text_atomic
 
@@ -412,14 +411,8 @@ def main(argv=None) -> int:
     code = EXIT_FAILED
     try:
         code = run(args)
-    except BadInput as exc:
-        code = EXIT_BAD_INPUT
-        if qd.is_main():
-            print(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr, flush=True)
-        emit("error", message=str(exc), exit_code=code, **({"hint": exc.hint} if exc.hint else {}))
-    except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
-        traceback.print_exc()
-        emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=code)
+    except Exception as exc:  # noqa: BLE001 - bad input exit 2, anything else exit 1, both as an error event
+        code = report_failure(exc, emit, to_stderr=qd.is_main())
     qd.exit_process(code, ok_code=EXIT_OK)
 
 

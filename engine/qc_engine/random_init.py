@@ -70,7 +70,7 @@ def build_random_classifier(pretrained, class_names, pooling="last_token", freez
     from transformers import AutoConfig
     from transformers.integrations import is_deepspeed_zero3_enabled
 
-    from .model import AUTO_MAP, torch_dtype_for
+    from .model import finish_classifier, torch_dtype_for
     from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
 
     if seed is not None:
@@ -90,13 +90,7 @@ def build_random_classifier(pretrained, class_names, pooling="last_token", freez
             model = Qwen2_5_VLForImageClassification._from_config(config, **kwargs)
     else:  # ZeRO-3: transformers wraps the construction in deepspeed.zero.Init (sharded from the start)
         model = Qwen2_5_VLForImageClassification._from_config(config, **kwargs)
-    model.config.architectures = [Qwen2_5_VLForImageClassification.__name__]
-    model.config.auto_map = dict(AUTO_MAP)
-    if freeze_vision_tower:
-        model.model.visual.requires_grad_(False)
-    if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    return model
+    return finish_classifier(model, freeze_vision_tower, gradient_checkpointing)
 
 
 def install(no_save: bool) -> None:

@@ -27,10 +27,9 @@ import os
 import shutil
 import sys
 import time
-import traceback
 from pathlib import Path
 
-from ..errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
+from ..errors import EXIT_OK, BadInput, report_failure
 from ..fsio import write_json_atomic
 
 FILE_NAMES = ("train.jsonl", "test.jsonl")
@@ -262,14 +261,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         return run(args)
-    except BadInput as exc:
-        print(f"error: {exc}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr, flush=True)
-        emit("error", message=str(exc), exit_code=EXIT_BAD_INPUT, **({"hint": exc.hint} if exc.hint else {}))
-        return EXIT_BAD_INPUT
-    except Exception as exc:  # noqa: BLE001 - reported as an error event, exit 1
-        traceback.print_exc()
-        emit("error", message=f"{type(exc).__name__}: {exc}", exit_code=EXIT_FAILED)
-        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - bad input exit 2, anything else exit 1, both as an error event
+        return report_failure(exc, emit)
 
 
 if __name__ == "__main__":
