@@ -8,7 +8,7 @@ import Ajv2020 from "ajv/dist/2020.js";
 import standaloneCode from "ajv/dist/standalone/index.js";
 import { dump } from "js-yaml";
 import { messagesFiles } from "./codegen_messages.ts";
-import { buildPythonConfig } from "./codegen_python.ts";
+import { buildPythonConfig, commentLines } from "./codegen_python.ts";
 
 // --root DIR: run against another checkout (the freshness test uses a temporary copy).
 const rootFlag = process.argv.indexOf("--root");
@@ -173,21 +173,6 @@ ${code.trim()}
 `;
 }
 
-/** Wraps a description into "# " comment lines at the given indent. */
-function commentLines(text: string, indent: string, width = 96): string[] {
-  const words = text.split(/\s+/).filter(Boolean);
-  const lines: string[] = [];
-  let line = "";
-  for (const w of words) {
-    if (line && indent.length + 2 + line.length + 1 + w.length > width) {
-      lines.push(`${indent}# ${line}`);
-      line = w;
-    } else line = line ? `${line} ${w}` : w;
-  }
-  if (line) lines.push(`${indent}# ${line}`);
-  return lines;
-}
-
 /**
  * generated/reference.yaml: every option at its default, each preceded by its description from
  * the schema (and its allowed values), so a user can copy the block they need into a config.
@@ -205,7 +190,7 @@ export function buildReferenceYaml(schema: JsonSchema): string {
     const indent = "  ".repeat(depth);
     for (const [key, child] of Object.entries<JsonSchema>(node.properties ?? {})) {
       if (depth === 0) out.push("", `# ${"-".repeat(94)}`);
-      out.push(...commentLines(child.description ?? "", indent));
+      out.push(...commentLines(child.description ?? "", indent, 96));
       if (child.enum) out.push(`${indent}# one of: ${child.enum.map((v: unknown) => JSON.stringify(v)).join(" | ")}`);
       if (child.properties) {
         out.push(`${indent}${key}:`);

@@ -75,7 +75,8 @@ function docLines(text: string, indent: string): string[] {
   return [`${indent}"""${text.replace(/\\/g, "\\\\").replace(/"""/g, '\\"\\"\\"')}"""`, ""];
 }
 
-function wrapComment(text: string, indent: string, width = 110): string[] {
+/** Wraps a description into "# " comment lines at the given indent (Python here, YAML in codegen.ts). */
+export function commentLines(text: string, indent: string, width: number): string[] {
   const lines: string[] = [];
   let line = "";
   for (const w of text.split(/\s+/).filter(Boolean)) {
@@ -93,7 +94,7 @@ function renderClass(cls: PyClass): string {
   lines.push(...docLines(cls.description, "    "));
   for (const f of cls.fields) {
     const ann = f.optional ? `${f.annotation} | None` : f.annotation;
-    lines.push(...wrapComment(f.description, "    "), `    ${f.name}: ${ann}`);
+    lines.push(...commentLines(f.description, "    ", 110), `    ${f.name}: ${ann}`);
   }
   const keys = (pred: (f: PyField) => boolean) =>
     `(${cls.fields.filter(pred).map((f) => JSON.stringify(f.name)).join(", ")}${cls.fields.filter(pred).length === 1 ? "," : ""})`;

@@ -5,8 +5,8 @@ import type { PreflightParams } from "./disk.ts";
 
 const DTYPE_BYTES: Record<string, number> = { F32: 4, BF16: 2, F16: 2 };
 
-/** A .safetensors file: 8-byte LE header length, JSON header, zero-filled data. */
-export function writeSafetensors(path: string, tensors: Record<string, number[]>, dtype = "BF16"): void {
+/** A .safetensors file's header: 8-byte LE length + JSON; and the data size it describes. */
+function safetensorsHeader(tensors: Record<string, number[]>, dtype: string): { head: Buffer; dataBytes: number } {
   const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
   let offset = 0;
   for (const [name, shape] of Object.entries(tensors)) {
@@ -17,7 +17,13 @@ export function writeSafetensors(path: string, tensors: Record<string, number[]>
   const json = Buffer.from(JSON.stringify(header));
   const len = Buffer.alloc(8);
   len.writeBigUInt64LE(BigInt(json.length));
-  writeFileSync(path, Buffer.concat([len, json, Buffer.alloc(offset)]));
+  return { head: Buffer.concat([len, json]), dataBytes: offset };
+}
+
+/** A .safetensors file: header, zero-filled data. */
+export function writeSafetensors(path: string, tensors: Record<string, number[]>, dtype = "BF16"): void {
+  const { head, dataBytes } = safetensorsHeader(tensors, dtype);
+  writeFileSync(path, Buffer.concat([head, Buffer.alloc(dataBytes)]));
 }
 
 /** A statfs that reports `free` bytes available to the user. */
@@ -27,17 +33,7 @@ export function statfsWith(free: number): NonNullable<PreflightParams["statfs"]>
 
 /** A .safetensors file with the header only (no tensor data): enough for the preflight, which reads headers. */
 export function writeSafetensorsHeader(path: string, tensors: Record<string, number[]>, dtype = "BF16"): void {
-  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
-  let offset = 0;
-  for (const [name, shape] of Object.entries(tensors)) {
-    const bytes = shape.reduce((a, b) => a * b, 1) * (DTYPE_BYTES[dtype] ?? 2);
-    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  const json = Buffer.from(JSON.stringify(header));
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  writeFileSync(path, Buffer.concat([len, json]));
+  writeFileSync(path, safetensorsHeader(tensors, dtype).head);
 }
 
 /** Parameter counts of Qwen2.5-VL-7B-Instruct as transformers builds Qwen2_5_VLModel (lm_head left out). */
