@@ -220,7 +220,7 @@ export interface PlanCheckpoint {
   /**
    * where the weights come from
    */
-  source: ("hf_model" | "deepspeed" | null);
+  source: ("hf_model" | "adapter" | "deepspeed" | null);
 }
 /**
  * evaluate stdout: preprocessing progress (once for all checkpoints).
@@ -250,7 +250,7 @@ export interface CheckpointStartEvent {
   total: number;
   path: string;
   step: number;
-  source: ("hf_model" | "deepspeed");
+  source: ("hf_model" | "adapter" | "deepspeed");
 }
 /**
  * evaluate stdout: batches done for the current checkpoint.
@@ -323,7 +323,7 @@ export interface SummaryResult {
   path: string;
   step: number;
   status: ("evaluated" | "skipped");
-  source: ("hf_model" | "deepspeed" | null);
+  source: ("hf_model" | "adapter" | "deepspeed" | null);
   metrics: FullMetrics;
   seconds: (number | null);
   load_seconds: (number | null);
@@ -578,9 +578,9 @@ export interface EvalEntry {
   seconds: (number | null);
   preprocessing: Preprocessing;
   /**
-   * training: the engine's weights in memory
+   * training: the engine's weights in memory; adapter: a LoRA checkpoint's base model + adapter/ (peft)
    */
-  weights: ("training" | "hf_model" | "deepspeed");
+  weights: ("training" | "hf_model" | "adapter" | "deepspeed");
   world_size: number;
   batch_size: number;
   precision: ("fp32" | "bf16" | "fp16");
