@@ -163,7 +163,7 @@ describe("tasks/evaluate.ts", () => {
     rmSync(copy, { recursive: true, force: true });
   }, 600_000);
 
-  test("adapter-only LoRA checkpoint: a missing base model folder or adapter/ is refused (exit 2) by evaluate and predict, naming it and the fix", () => {
+  test("adapter-only LoRA checkpoint: a missing base model folder (evaluate --all) or adapter/ (predict) is refused (exit 2), naming it and the fix", () => {
     // A checkpoint as hf_format: adapter leaves it (training_info "lora", adapter/, no hf_model/); the refusals come
     // before any weight is read, so placeholder adapter files do (engine/tests/test_lora_train.py runs the real one).
     const copy = mkdtempSync(join(tmpdir(), "qc-cli-eval-lora-"));
@@ -181,23 +181,21 @@ describe("tasks/evaluate.ts", () => {
       cpSync(join(built.run, "resolved_config.json"), join(ckpt, "adapter", f)); // placeholder content
     }
     const before = snapshot(copy);
-    let r = evaluate(["--checkpoint", ckpt, "--eval-data", built.eval_data]);
+    const r = evaluate(["--all", copy, "--eval-data", built.eval_data]); // the sweep takes adapter-only checkpoints
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`the LoRA base model folder ${base} (${join(ckpt, "training_info.json")} lora.base_model) does not exist`);
     expect(r.stderr).toContain("put that model folder back at this path");
     expect(r.stderr).not.toContain("Traceback");
+    expect(snapshot(copy)).toEqual(before); // nothing written
+
+    rmSync(join(ckpt, "adapter"), { recursive: true });
     const predict = Bun.spawnSync([BUN, "run", join(ROOT, "tasks", "predict.ts"), "--checkpoint", ckpt, "--images", built.eval_data, "--out", join(copy, "p.jsonl")], {
       cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", DS_ACCELERATOR: "cpu", OMP_NUM_THREADS: "1" },
     });
     expect(predict.exitCode).toBe(2);
-    expect(predict.stderr.toString()).toContain(`the LoRA base model folder ${base}`);
-    expect(snapshot(copy)).toEqual(before); // nothing written
-
-    rmSync(join(ckpt, "adapter"), { recursive: true });
-    r = evaluate(["--all", copy, "--eval-data", built.eval_data]);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`${ckpt}: a LoRA checkpoint needs hf_model/ or adapter/`);
-    expect(r.stderr).toContain(`bun run tasks/export.ts --checkpoint ${ckpt} --merge`);
+    expect(predict.stderr.toString()).toContain(`${ckpt}: a LoRA checkpoint needs hf_model/ or adapter/`);
+    expect(predict.stderr.toString()).toContain(`bun run tasks/export.ts --checkpoint ${ckpt} --merge`);
+    expect(existsSync(join(copy, "p.jsonl"))).toBe(false);
     rmSync(copy, { recursive: true, force: true });
   }, 600_000);
 });
