@@ -226,6 +226,21 @@ def run_variant(variant: dict, work: Path, steps: int, timeout: int, tiny: bool)
     return result
 
 
+def print_table(results: list[dict], peak_note: str, seconds: float) -> None:
+    """The markdown table of the variants (BENCHMARKS.md's format)."""
+    print(f"\n| variant | samples/s | tokens/s | padding | peak memory | MFU | wall |\n|---|---|---|---|---|---|---|")
+    for r in results:
+        if "samples_per_s" in r:
+            mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
+            pad = f"{100 * r['padding_fraction']:.1f}%" if r.get("padding_fraction") is not None else "n/a"
+            print(f"| {r['name']} ({r['note']}) | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {pad} | "
+                  f"{r['peak_memory_bytes'] / 2**30:.1f} GiB | {mfu} | {r['wall_s']} s |")
+        else:
+            print(f"| {r['name']} ({r['note']}) | {r.get('skipped') or 'failed, exit ' + str(r.get('exit_code'))} | | | | | |")
+    print(f"MFU against {peak_note}; model FLOPs per sample from the config (see bench/gpu_smoke.py). "
+          f"Total {seconds:.0f} s.")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     t_start = time.time()
@@ -300,17 +315,7 @@ def main(argv=None) -> int:
                       + f"), padding {100 * (last.get('padding_fraction') or 0):.1f}%"
                       + f", final loss {last['final_loss']:.4f}, wall {last['wall_s']} s"), flush=True)
 
-    print(f"\n| variant | samples/s | tokens/s | padding | peak memory | MFU | wall |\n|---|---|---|---|---|---|---|")
-    for r in results:
-        if "samples_per_s" in r:
-            mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
-            pad = f"{100 * r['padding_fraction']:.1f}%" if r.get("padding_fraction") is not None else "n/a"
-            print(f"| {r['name']} ({r['note']}) | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {pad} | "
-                  f"{r['peak_memory_bytes'] / 2**30:.1f} GiB | {mfu} | {r['wall_s']} s |")
-        else:
-            print(f"| {r['name']} ({r['note']}) | {r.get('skipped') or 'failed, exit ' + str(r.get('exit_code'))} | | | | | |")
-    print(f"MFU against {peak_note}; model FLOPs per sample from the config (see bench/gpu_smoke.py). "
-          f"Total {time.time() - t_start:.0f} s.")
+    print_table(results, peak_note, time.time() - t_start)
     summary = {"device": device_name, "parameters": params, "text_layers": config.text_config.num_hidden_layers,
                "mean_tokens_per_sample": mean_tokens, "model_flops_per_sample": mean_flops, "peak": peak_note,
                "steps": steps, "results": results}

@@ -194,6 +194,13 @@ def test_packed_collate_lays_samples_back_to_back_with_their_own_rope_positions(
     starts = torch.cat([torch.zeros(1, dtype=torch.long), lens.cumsum(0)[:-1]])
     assert packed["position_ids"][0, 0, starts].tolist() == [0, 0, 0, 0]
     assert packed["position_ids"][0, 0, starts[1] - 1].item() == lens[0].item() - 1
+    # what flash_attention_2 would run (no GPU here): transformers' own varlen detection on these positions
+    from transformers.modeling_flash_attention_utils import _is_packed_sequence, prepare_fa_kwargs_from_position_ids
+
+    text = packed["position_ids"][0]
+    assert _is_packed_sequence(text, batch_size=1)
+    (cu_q, _), (max_q, _) = prepare_fa_kwargs_from_position_ids(text)
+    assert cu_q.tolist() == [0, *lens.cumsum(0).tolist()] and int(max_q) == int(lens.max())
 
 
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
