@@ -243,6 +243,33 @@ def test_packed_attention_stays_within_each_sample_and_pools_its_last_token(pack
     assert pool_packed(hidden, lens, "mean").tolist() == [[1.0, 2.0], [6.0, 7.0], [10.0, 11.0]]
 
 
+def test_packed_through_peft_lora_gives_the_padded_gradients_and_lora_flops(tiny_model_dir, packed_setup):
+    """Through peft's wrapper (kwargs seq_lens / position_ids pass through): the trainable parameters' gradients
+    equal the padded batch's (fp32, relative 1e-4), and ModelFlops sees a frozen vision tower (2N) and LoRA."""
+    from helpers import typed_config
+    from qc_engine.eval_loop import move_batch
+    from qc_engine.lora import apply_lora
+    from qc_engine.model import build_classifier
+    from qc_engine.telemetry import ModelFlops
+
+    collator, dataset, _ = packed_setup
+    lora = typed_config({"model": {"lora": {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0}}}).model.lora
+    model = apply_lora(build_classifier(tiny_model_dir, [str(i) for i in range(10)], seed=0,
+                                        attn_implementation="sdpa"), lora, str(tiny_model_dir))
+    items = [dataset[i] for i in PACKED_ORDER]
+    grads = []
+    for batch in (collator(items), PackedCollator(collator, model.config)(items)):
+        model.zero_grad()
+        model(**move_batch(batch, CPU), labels=batch["labels"]).loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys() and any(".lora_B." in n for n in grads[0])
+    for name, g in grads[0].items():
+        assert torch.allclose(grads[1][name], g, rtol=1e-4, atol=1e-6), name
+    flops = ModelFlops.from_model(model)
+    assert flops.vision.trainable == 0 and not flops.vision.backward and not flops.merger.backward
+    assert flops.text.backward and 0 < flops.text.trainable < flops.text.params / 5
+
+
 def test_padded_forward_uses_qwen_3d_rope_positions(packed_setup):
     """Without mm_token_type_ids transformers gives image tokens 1-D positions; the classifier passes them."""
     collator, dataset, models = packed_setup
