@@ -88,6 +88,14 @@ export interface StepEvent {
    * On the last logged step of an epoch: that epoch's padding fraction (this rank's micro-batches).
    */
   epoch_padding_fraction?: number;
+  /**
+   * Model FLOPs per second over the logging window, all ranks, in TFLOP/s (qc_engine.telemetry.ModelFlops: per part 2N forward + 2N backward through it + 2N weight gradients of its trainable parameters, per token it sees, plus attention; real tokens only, so padding does not count).
+   */
+  model_tflops_per_s?: number;
+  /**
+   * Model FLOPs utilisation: model_tflops_per_s over the GPUs' datasheet dense bf16/fp16 peak (all ranks). null where no peak applies: the CPU, fp32 training, a GPU missing from the table.
+   */
+  mfu?: (number | null);
 }
 /**
  * events.jsonl: a partial evaluation during training, or the full one at the end.
