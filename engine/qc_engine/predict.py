@@ -37,7 +37,7 @@ from pathlib import Path
 
 from .config import load_resolved
 from .errors import EXIT_FAILED, EXIT_OK, BadInput, report_failure
-from .events import json_safe
+from .protocol import emit
 from .fsio import read_json, write_text_atomic
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -64,14 +64,6 @@ def parse_args(argv):
     parser.add_argument("--batch-size", type=int, default=8, help="per-process batch size")
     parser.add_argument("--on-bad-image", choices=("error", "skip"), default="error")
     return parser.parse_args(argv)
-
-
-def emit(event: str, **fields) -> None:
-    from . import dist as qd
-
-    if qd.is_main():
-        sys.stdout.write(json.dumps({"event": event, "time": time.time(), **json_safe(fields)}) + "\n")
-        sys.stdout.flush()
 
 
 # ==================================================================== the model source

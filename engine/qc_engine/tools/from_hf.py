@@ -31,6 +31,7 @@ from pathlib import Path
 
 from ..errors import EXIT_OK, BadInput, report_failure
 from ..fsio import write_json_atomic
+from ..protocol import emit
 
 FILE_NAMES = ("train.jsonl", "test.jsonl")
 HELD_OUT = ("validation", "test", "valid", "val")
@@ -48,11 +49,6 @@ def parse_args(argv):
     parser.add_argument("--labels-file", default=None, help="class names when the label column is not a ClassLabel")
     parser.add_argument("--revision", default=None)
     return parser.parse_args(argv)
-
-
-def emit(event: str, **fields) -> None:
-    sys.stdout.write(json.dumps({"event": event, "time": time.time(), **fields}) + "\n")
-    sys.stdout.flush()
 
 
 # ==================================================================== opening the splits
