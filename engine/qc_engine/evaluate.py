@@ -38,7 +38,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as tdist
 import transformers
 from torch.utils.data import DataLoader
 
@@ -388,17 +387,12 @@ def write_results(plan: CheckpointPlan, checked: dict, metrics: dict, lines: lis
 # ==================================================================== the recipe
 
 def setup_device():
-    """The process group under torchrun (gloo on the CPU), this rank's device, and quiet transformers."""
-    use_cuda = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not tdist.is_initialized():
-        tdist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    """This rank's device (dist.init_device), and transformers quiet unless QC_VERBOSE on rank 0."""
+    device = qd.init_device()
     if not (qd.is_main() and os.environ.get("QC_VERBOSE")):
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-    if use_cuda:
-        torch.cuda.set_device(qd.local_rank())
-        return torch.device("cuda", qd.local_rank())
-    return torch.device("cpu")
+    return device
 
 
 def check_inputs_on_rank0(args) -> dict:

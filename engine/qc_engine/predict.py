@@ -35,10 +35,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                    RevisionNotFoundError)
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from . import dist as qd
 from .config import load_resolved
+from .data import ClassifierCollator, PaddedEvalSampler
 from .errors import EXIT_FAILED, EXIT_OK, BadInput, report_failure
-from .protocol import emit
 from .fsio import read_json, write_text_atomic
+from .model import load_processing
+from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
+from .protocol import emit
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -90,10 +102,6 @@ def resolve_model(spec: str, revision: str | None) -> dict:
 
 def download_model(repo: str, revision: str | None) -> dict:
     """snapshot_download into the standard cache (resumes; HF_HUB_OFFLINE uses the cache only)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
-
     try:
         local = Path(snapshot_download(repo, revision=revision))
     except GatedRepoError:
@@ -209,8 +217,6 @@ def read_image_jsonl(path: Path, class_names: list[str]) -> list[Item]:
 
 def image_problem(path: str) -> str | None:
     """Why the image cannot be used (missing, undecodable), or None. Decodes fully: verify() misses truncation."""
-    from PIL import Image
-
     if not os.path.isfile(path):
         return "does not exist"
     try:
@@ -245,8 +251,6 @@ class ItemDataset:
         return len(self.items)
 
     def __getitem__(self, index: int):
-        from PIL import Image
-
         item = self.items[max(index, 0)]  # -1: a padding slot (the first image, dropped after the gather)
         with Image.open(item.image) as img:
             return img.convert("RGB"), item.label, index
@@ -254,13 +258,6 @@ class ItemDataset:
 
 def run_model(model, items: list[Item], collator, batch_size: int, device, dtype):
     """Probabilities (softmax of logits), labels and indices of every item, gathered from every rank, in order."""
-    import numpy as np
-    import torch
-    from torch.utils.data import DataLoader
-
-    from . import dist as qd
-    from .data import PaddedEvalSampler
-
     sampler = PaddedEvalSampler(list(range(len(items))), qd.world_size(), qd.rank(), batch_size)
     loader = DataLoader(ItemDataset(items), batch_size=batch_size, sampler=sampler, collate_fn=collator)
     num_batches = len(sampler) // batch_size
@@ -288,8 +285,6 @@ def run_model(model, items: list[Item], collator, batch_size: int, device, dtype
 # ==================================================================== the records
 
 def prediction_records(items: list[Item], probs, class_names: list[str], top_k: int) -> list[dict]:
-    import numpy as np
-
     k = min(top_k, len(class_names))
     records = []
     for item, row in zip(items, probs):
@@ -319,21 +314,6 @@ def render(records: list[dict], fmt: str) -> str:
 
 # ==================================================================== main
 
-def setup_device():
-    import torch
-    import torch.distributed as tdist
-
-    from . import dist as qd
-
-    use_cuda = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not tdist.is_initialized():
-        tdist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    if use_cuda:
-        torch.cuda.set_device(qd.local_rank())
-        return torch.device("cuda", qd.local_rank())
-    return torch.device("cpu")
-
-
 def check_inputs(args) -> dict:
     """Everything checked (rank 0) before a model is loaded or a file written."""
     fmt = Path(args.out).suffix.lower().lstrip(".")
@@ -349,15 +329,8 @@ def check_inputs(args) -> dict:
 
 
 def run(args) -> int:
-    import torch
-
-    from . import dist as qd
-    from .data import ClassifierCollator
-    from .model import load_processing
-    from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
-
     t0 = time.time()
-    device = setup_device()
+    device = qd.init_device()
     checked = None
     if qd.is_main():
         try:
@@ -398,8 +371,6 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from . import dist as qd
-
     code = EXIT_FAILED
     try:
         code = run(args)
