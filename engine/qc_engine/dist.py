@@ -9,6 +9,18 @@ import torch
 import torch.distributed as dist
 
 
+def init_device() -> torch.device:
+    """The process group under torchrun (nccl on GPUs; gloo on the CPU or with DS_ACCELERATOR=cpu) and this
+    rank's device: the start of evaluate and predict (train.py lets DeepSpeed set up its own)."""
+    use_cuda = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local_rank())
+        return torch.device("cuda", local_rank())
+    return torch.device("cpu")
+
+
 def is_dist() -> bool:
     return dist.is_available() and dist.is_initialized()
 

@@ -37,10 +37,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                    RevisionNotFoundError)
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from . import dist as qd
 from .config import load_resolved
+from .data import ClassifierCollator, PaddedEvalSampler
 from .errors import EXIT_FAILED, EXIT_OK, BadInput, report_failure
-from .events import json_safe
 from .fsio import read_json, write_text_atomic
+from .lora import AdapterModels, adapter_folder, base_model_folder, missing_weights_message
+from .model import load_processing
+from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
+from .protocol import emit
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -68,14 +81,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def emit(event: str, **fields) -> None:
-    from . import dist as qd
-
-    if qd.is_main():
-        sys.stdout.write(json.dumps({"event": event, "time": time.time(), **json_safe(fields)}) + "\n")
-        sys.stdout.flush()
-
-
 # ==================================================================== the model source
 
 def resolve_model(spec: str, revision: str | None) -> dict:
@@ -101,8 +106,6 @@ def resolve_model(spec: str, revision: str | None) -> dict:
 
 def adapter_model(path: Path) -> dict:
     """A checkpoint without hf_model/: its adapter/ on the run's base model, or BadInput naming the fix."""
-    from .lora import adapter_folder, base_model_folder, missing_weights_message
-
     info = read_json(path / "training_info.json")
     if not isinstance(info, dict):
         raise BadInput(f"--checkpoint {path}: no hf_model/ and no readable training_info.json (an incomplete "
@@ -116,10 +119,6 @@ def adapter_model(path: Path) -> dict:
 
 def download_model(repo: str, revision: str | None) -> dict:
     """snapshot_download into the standard cache (resumes; HF_HUB_OFFLINE uses the cache only)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
-
     try:
         local = Path(snapshot_download(repo, revision=revision))
     except GatedRepoError:
@@ -251,8 +250,6 @@ def read_image_jsonl(path: Path, class_names: list[str]) -> list[Item]:
 
 def image_problem(path: str) -> str | None:
     """Why the image cannot be used (missing, undecodable), or None. Decodes fully: verify() misses truncation."""
-    from PIL import Image
-
     if not os.path.isfile(path):
         return "does not exist"
     try:
@@ -287,8 +284,6 @@ class ItemDataset:
         return len(self.items)
 
     def __getitem__(self, index: int):
-        from PIL import Image
-
         item = self.items[max(index, 0)]  # -1: a padding slot (the first image, dropped after the gather)
         with Image.open(item.image) as img:
             return img.convert("RGB"), item.label, index
@@ -296,13 +291,6 @@ class ItemDataset:
 
 def run_model(model, items: list[Item], collator, batch_size: int, device, dtype):
     """Probabilities (softmax of logits), labels and indices of every item, gathered from every rank, in order."""
-    import numpy as np
-    import torch
-    from torch.utils.data import DataLoader
-
-    from . import dist as qd
-    from .data import PaddedEvalSampler
-
     sampler = PaddedEvalSampler(list(range(len(items))), qd.world_size(), qd.rank(), batch_size)
     loader = DataLoader(ItemDataset(items), batch_size=batch_size, sampler=sampler, collate_fn=collator)
     num_batches = len(sampler) // batch_size
@@ -330,8 +318,6 @@ def run_model(model, items: list[Item], collator, batch_size: int, device, dtype
 # ==================================================================== the records
 
 def prediction_records(items: list[Item], probs, class_names: list[str], top_k: int) -> list[dict]:
-    import numpy as np
-
     k = min(top_k, len(class_names))
     records = []
     for item, row in zip(items, probs):
@@ -361,29 +347,9 @@ def render(records: list[dict], fmt: str) -> str:
 
 # ==================================================================== main
 
-def setup_device():
-    import torch
-    import torch.distributed as tdist
-
-    from . import dist as qd
-
-    use_cuda = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not tdist.is_initialized():
-        tdist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    if use_cuda:
-        torch.cuda.set_device(qd.local_rank())
-        return torch.device("cuda", qd.local_rank())
-    return torch.device("cpu")
-
-
 def load_model(model_src: dict, class_names: list[str], device, dtype):
     """The classifier for inference: hf_model/ as saved, or the base + adapter/ through peft (lora.AdapterModels,
     the loader evaluate uses too). The engine's own class either way: no remote code from a downloaded repo runs."""
-    import torch
-
-    from .lora import AdapterModels
-    from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
-
     if model_src["source"] == "adapter":
         resolved = load_resolved(run_config_file(model_src["checkpoint"]))[0]  # preprocessing_source found it
         precision = "bf16" if dtype == torch.bfloat16 else "fp32"
@@ -408,14 +374,8 @@ def check_inputs(args) -> dict:
 
 
 def run(args) -> int:
-    import torch
-
-    from . import dist as qd
-    from .data import ClassifierCollator
-    from .model import load_processing
-
     t0 = time.time()
-    device = setup_device()
+    device = qd.init_device()
     checked = None
     if qd.is_main():
         try:
@@ -456,8 +416,6 @@ def run(args) -> int:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from . import dist as qd
-
     code = EXIT_FAILED
     try:
         code = run(args)
