@@ -31,11 +31,11 @@ test("disk refusal: a UserError (exit 2) and output_dir never created", async ()
 test("enough room: the disk report is printed and a pusher (none) comes back; --allow-low-disk warns", async () => {
   const s = setup();
   const r = await runPreflights({ config: s.config, outputDir: s.out, argv: ["torchrun"], env: { DS_ACCELERATOR: "cpu" }, statfs: statfsWith(1e9), log: () => {}, stderr: s.stderr });
-  expect(r.disk.fits).toBe(true);
+  expect(r.disk!.fits).toBe(true);
   expect(r.pusher.mode).toBe("none");
   expect(s.text()).toContain("-> fits");
   const low = await runPreflights({ config: s.config, outputDir: s.out, argv: ["torchrun"], env: { DS_ACCELERATOR: "cpu" }, statfs: statfsWith(1000), allowLowDisk: true, log: () => {}, stderr: s.stderr });
-  expect(low.disk.overridden).toBe(true);
+  expect(low.disk!.overridden).toBe(true);
   expect(s.text()).toContain("warning: not enough disk space for the checkpoints of this run (--allow-low-disk: going ahead)");
   expect(existsSync(s.out)).toBe(false);
 });
