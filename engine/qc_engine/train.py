@@ -580,7 +580,7 @@ class TrainRecipe:
             stop = stop_local
         else:
             check = saving or state.step % train_cfg.stop_check_steps == 0
-            stop = check and qd.all_reduce_max_flag(stop_local, self.layout.device)
+            stop = check and self.agree_on_stop(stop_local)
         if stop:
             self.stopwatch.stop_began()  # bounded by training.stop_grace_seconds from here
             why = f" ({state.stop_reason})" if state.stop_reason else ""
@@ -590,6 +590,18 @@ class TrainRecipe:
             raise StopRequested(state.stop_code)
         if state.step % train_cfg.save_steps == 0 or state.step == self.total_steps:
             self.save_checkpoint(is_final=state.step == self.total_steps)
+
+    def agree_on_stop(self, stop_local: bool) -> bool:
+        """All ranks: stop when any rank asks, with the strongest code (143 over 130). A rank that did not ask itself
+        records why (its node's launcher may be gone: on another node of several, the only sign rank 0 gets)."""
+        state = self.state
+        agreed = qd.all_reduce_max_int(state.stop_code if stop_local else 0, self.layout.device)
+        if agreed and not stop_local:
+            state.stop_reason = ("another rank stopped (its launcher is gone, or it got SIGTERM)" if agreed == EXIT_TERMINATED
+                                 else "another rank was asked to stop")
+        if agreed:
+            state.stop_code = agreed
+        return agreed > 0
 
     def log_step(self, window: LossWindow) -> None:
         state, events, device = self.state, self.events, self.layout.device

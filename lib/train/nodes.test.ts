@@ -2,7 +2,7 @@ import { afterAll, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { explainNodeFailure, nodeLockName, nodeLogPath, ownsRun, roleLine, type NodeInfo } from "./nodes.ts";
+import { explainNodeFailure, explainNodeStop, nodeLockName, nodeLogPath, ownsRun, roleLine, type NodeInfo } from "./nodes.ts";
 import { runFilePaths, writeRunFiles } from "./run_files.ts";
 
 const node = (nodeRank: number, extra: Partial<NodeInfo> = {}): NodeInfo => ({ nnodes: 2, nodeRank, nprocPerNode: 8, endpoint: "h0:29500", rdzvId: "job7", joinTimeoutS: 600, ...extra });
@@ -65,4 +65,11 @@ test("a lost node: the engine's line wins over torchrun's store error; other fai
   );
   expect(explainNodeFailure({ nodes: node(1), logText: store })).toStartWith("lost the rendezvous at h0:29500: the node that hosted it stopped");
   expect(explainNodeFailure({ nodes: node(0), logText: "ValueError: bad data\n" })).toBeNull();
+});
+
+test("a multi-node run stopped with 143: which causes, and the fix", () => {
+  expect(explainNodeStop({ nodes: node(0), step: 7 })).toBe(
+    "terminated after saving a checkpoint at step 7: a process on one of the 2 nodes got SIGTERM, or a node's launcher is gone " +
+      "(its workers then stop the whole run); see each node's output, then start every node again with --resume auto",
+  );
 });

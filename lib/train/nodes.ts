@@ -72,3 +72,11 @@ export function explainNodeFailure(p: { nodes: NodeInfo; logText: string }): str
   }
   return null;
 }
+
+/** A multi-node run stopped with 143 (SIGTERM somewhere, or a node's launcher gone: its ranks ask everyone to stop and save). */
+export function explainNodeStop(p: { nodes: NodeInfo; step: number | null }): string {
+  return (
+    `terminated after saving a checkpoint at step ${p.step ?? "?"}: a process on one of the ${p.nodes.nnodes} nodes got SIGTERM, or a node's ` +
+    `launcher is gone (its workers then stop the whole run); see each node's output, then start every node again with --resume auto`
+  );
+}

@@ -19,7 +19,7 @@ import { checkRunInputs } from "./inputs.ts";
 import { demoAssetsArgs, startChild, startTorchrun, type SpawnFn } from "./launch.ts";
 import { ENGINE_MIRROR_LINE, LineTee, redact, secretValues, TorchrunReportFilter } from "./output.ts";
 import { runPreflights } from "./preflight.ts";
-import { explainNodeFailure, ownsRun, roleLine, type NodeInfo } from "./nodes.ts";
+import { explainNodeFailure, explainNodeStop, ownsRun, roleLine, type NodeInfo } from "./nodes.ts";
 import { runFilePaths, writeRunFiles, type RunFiles } from "./run_files.ts";
 import { defaultRetention, StopControl, superviseTraining, type ProcessSignals, type RetentionModule } from "./supervise.ts";
 import { createWatcher, type OutStream, type Watcher } from "./watch.ts";
@@ -228,6 +228,12 @@ async function train(params: RunParams, live: Live, pusher: BackgroundPusher, se
   const st = watcher.state;
   const outcome = decideOutcome({ exit: r.exit, end: st.end, lastError: st.errors[st.errors.length - 1], aborted: control.aborted, logText, logPath: files.logPath });
   // Several nodes: a rendezvous nobody else joined, or a lost node, said in words (with the fix) instead of a traceback.
-  const nodeReason = outcome.status === "failed" && params.nodes ? explainNodeFailure({ nodes: params.nodes, logText }) : null;
+  const nodeReason = !params.nodes
+    ? null
+    : outcome.status === "failed"
+      ? explainNodeFailure({ nodes: params.nodes, logText })
+      : outcome.exitCode === 143
+        ? explainNodeStop({ nodes: params.nodes, step: st.end?.step ?? null })
+        : null;
   return nodeReason ? { ...outcome, reason: nodeReason } : outcome;
 }
