@@ -59,7 +59,7 @@ from .model import (build_classifier, check_model_folder, hub_snapshot_source, l
                     torch_dtype_for)
 from .resume_check import check_resume_layout
 from .shared_fs import check_shared_output_dir
-from .watchdog import StopWatch
+from .watchdog import StopWatch, guard_output
 
 
 class StopRequested(Exception):
@@ -809,6 +809,7 @@ class TrainRecipe:
 # ==================================================================== entry point
 
 def main(argv=None) -> int:
+    guard_output()  # the launcher may be killed while we print (watchdog.QuietOnLostPipe)
     recipe = TrainRecipe(parse_args(argv))
     code = EXIT_FAILED
     try:
