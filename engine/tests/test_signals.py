@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, engine_env, read_events, torchrun_argv, write_run_files
+from helpers import PYTHON, REPO, engine_env, read_events, torchrun_argv, write_run_files
 
 pytestmark = pytest.mark.slow
 
@@ -127,7 +127,7 @@ def test_printing_after_the_launcher_died_does_not_kill_the_worker(tmp_path):
             "    print('step', i, flush=True)\n"
             "    print('warn', i, file=sys.stderr, flush=True)\n"
             f"open({str(done)!r}, 'w').write('ok')\n")
-    proc = subprocess.Popen([os.environ.get("QC_PYTHON_BIN", str(REPO / ".venv/bin/python")), "-c", code],
+    proc = subprocess.Popen([PYTHON, "-c", code],
                             env=engine_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout.readline().strip() == b"ready"
     proc.stdout.close()
