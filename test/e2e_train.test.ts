@@ -44,8 +44,8 @@ interface Run {
   stderr: () => string;
 }
 
-function train(args: string[]): Run {
-  const child = spawn(BUN, ["run", "tasks/train.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HF_TOKEN: "hf_e2eSECRETtoken0123456789" } });
+function train(args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(BUN, ["run", "tasks/train.ts", ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HF_TOKEN: "hf_e2eSECRETtoken0123456789", ...env } });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));
@@ -313,19 +313,22 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("bun run tasks/train.ts (real 
 });
 
 // Two nodes on one machine: two launches of tasks/train.ts with one process each, one c10d rendezvous
-// (127.0.0.1:PORT), one shared output_dir. The reference is the two-process no-eval run above.
+// (127.0.0.1:PORT), one shared output_dir. The reference is the two-process no-eval run above. The three
+// tests run concurrently (mostly waiting: rendezvous, start-up), and each node's single process uses one
+// thread as torchrun gives each of several processes on one machine (two 2-thread nodes would oversubscribe).
 describe.skipIf(process.env.QC_TEST_FAST === "1")("two nodes (two launches, --nnodes 2, one process each)", () => {
+  const node = (args: string[], rank: number) => train([...args, "--node-rank", String(rank)], { OMP_NUM_THREADS: "1" });
   const nodeArgs = (out: string, port: number, extra: Record<string, string | number | boolean>, timeoutS: number) => [
     ...sets(out, extra), "--nnodes", "2", "--nproc-per-node", "1", "--rdzv-endpoint", `127.0.0.1:${port}`, "--rdzv-timeout", String(timeoutS),
   ];
 
-  test(
+  test.concurrent(
     "the same per-step losses as one launch with --nproc-per-node 2; complete checkpoints; node 1 owns no run file",
     async () => {
       const ref = noEvalRun();
       const out = join(tmp(), "out");
       const args = nodeArgs(out, await freePort(), NO_EVAL, 240);
-      const [r0, r1] = await Promise.all([train([...args, "--node-rank", "0"]).done, train([...args, "--node-rank", "1"]).done]);
+      const [r0, r1] = await Promise.all([node(args, 0).done, node(args, 1).done]);
       expect(r0.code).toBe(0);
       expect(r1.code).toBe(0);
       expect(r0.stderr).toContain("node 0 of 2 (1 process here)");
@@ -359,13 +362,13 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("two nodes (two launches, --nn
     SLOW,
   );
 
-  test(
+  test.concurrent(
     "a node that never joins: node 0 exits 1 after --rdzv-timeout, naming the endpoint, the missing node and the fix",
     async () => {
       const out = join(tmp(), "out");
       const port = await freePort();
       const t = Date.now();
-      const r = await train([...nodeArgs(out, port, NO_EVAL, 3), "--node-rank", "0"]).done;
+      const r = await node(nodeArgs(out, port, NO_EVAL, 3), 0).done;
       expect(Date.now() - t).toBeLessThan(90_000);
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`error: the other node (--node-rank 1) did not join the rendezvous at 127.0.0.1:${port} (id qwen-classify) within 3 s`);
@@ -377,13 +380,13 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("two nodes (two launches, --nn
     SLOW,
   );
 
-  test(
+  test.concurrent(
     "a node that dies mid-run (its launcher, torchrun and worker killed with SIGKILL): node 0 exits 1 with a clear message, no incomplete checkpoint looks complete",
     async () => {
       const out = join(tmp(), "out");
       const args = nodeArgs(out, await freePort(), { "training.skip_evaluation": true, "training.max_steps": 500, "training.save_steps": 1 }, 240);
-      const n0 = train([...args, "--node-rank", "0"]);
-      const n1 = train([...args, "--node-rank", "1"]);
+      const n0 = node(args, 0);
+      const n1 = node(args, 1);
       await waitFor(async () => (await events(out)).filter((e) => e.event === "step").length >= 2, 240_000, "two training steps");
       for (const pid of processTree(n1.pid)) {
         try {
