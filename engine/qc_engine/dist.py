@@ -62,6 +62,14 @@ def all_reduce_max_flag(flag: bool, device) -> bool:
     return bool(t.item() > 0)
 
 
+def all_reduce_max_int(value: int, device) -> int:
+    if not is_dist():
+        return int(value)
+    t = torch.tensor([int(value)], device=device, dtype=torch.long)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
 def all_reduce_mean(value: float, device) -> float:
     if not is_dist():
         return float(value)

@@ -54,11 +54,12 @@ from .events import EventLog, start_wandb
 from .telemetry import GpuSampler, ModelFlops, peak_flops, write_training_curves
 from .lora import ADAPTER_DIR, apply_lora, check_lora_config, lora_info, merged_state_dict, save_adapter
 from .metrics import SCALAR_METRICS, scalar_metrics
+from .nodes import PEER_LOST_HINT, check_same_launch, peer_lost_message
 from .model import (build_classifier, check_model_folder, hub_snapshot_source, load_processing, save_hf_model,
                     torch_dtype_for)
 from .resume_check import check_resume_layout
 from .shared_fs import check_shared_output_dir
-from .watchdog import StopWatch
+from .watchdog import StopWatch, guard_output
 
 
 class StopRequested(Exception):
@@ -138,6 +139,9 @@ def parse_args(argv):
     parser.add_argument("--resume", default=None, help="auto | path of a checkpoint-N folder")
     parser.add_argument("--allow-batch-change", action="store_true",
                         help="resume although the global batch differs from the checkpoint's (a warning)")
+    parser.add_argument("--config-hash", default=None,
+                        help="several nodes: the config hash this node's launcher resolved; every rank checks it "
+                             "against resolved_config.json (nodes.check_same_launch)")
     return parser.parse_args(argv)
 
 
@@ -276,6 +280,7 @@ class TrainRecipe:
         self.out = Path(self.config.training.output_dir)
         self.setup_distributed()
         self.open_event_log()
+        check_same_launch(self.config_hash, self.args.config_hash, self.args.resume, self.args.allow_batch_change)
         checked = self.check_input_on_rank0()
         self.attn_implementation = checked.attn_implementation
         self.setup_model(checked.class_names)
@@ -604,7 +609,7 @@ class TrainRecipe:
             stop = stop_local
         else:
             check = saving or state.step % train_cfg.stop_check_steps == 0
-            stop = check and qd.all_reduce_max_flag(stop_local, self.layout.device)
+            stop = check and self.agree_on_stop(stop_local)
         if stop:
             self.stopwatch.stop_began()  # bounded by training.stop_grace_seconds from here
             why = f" ({state.stop_reason})" if state.stop_reason else ""
@@ -614,6 +619,18 @@ class TrainRecipe:
             raise StopRequested(state.stop_code)
         if state.step % train_cfg.save_steps == 0 or state.step == self.total_steps:
             self.save_checkpoint(is_final=state.step == self.total_steps)
+
+    def agree_on_stop(self, stop_local: bool) -> bool:
+        """All ranks: stop when any rank asks, with the strongest code (143 over 130). A rank that did not ask itself
+        records why (its node's launcher may be gone: on another node of several, the only sign rank 0 gets)."""
+        state = self.state
+        agreed = qd.all_reduce_max_int(state.stop_code if stop_local else 0, self.layout.device)
+        if agreed and not stop_local:
+            state.stop_reason = ("another rank stopped (its launcher is gone, or it got SIGTERM)" if agreed == EXIT_TERMINATED
+                                 else "another rank was asked to stop")
+        if agreed:
+            state.stop_code = agreed
+        return agreed > 0
 
     def log_step(self, window: LossWindow) -> None:
         state, events, device = self.state, self.events, self.layout.device
@@ -806,8 +823,9 @@ class TrainRecipe:
                          exit_code=code, eval_forward_passes=eval_forward_passes())
         self.events.line(f"stopped at step {state.step} (interrupted)")
 
-    def report_error(self, message: str, code: int, hint: str | None = None) -> None:
-        if qd.is_main():
+    def report_error(self, message: str, code: int, hint: str | None = None, every_rank: bool = False) -> None:
+        """`every_rank`: printed by each rank (a lost peer: rank 0, the usual reporter, may be the one gone)."""
+        if qd.is_main() or every_rank:
             print(message if message.startswith("error:") else f"error: {message}", file=sys.stderr, flush=True)
             if hint:
                 print(f"hint: {hint}", file=sys.stderr, flush=True)
@@ -823,6 +841,7 @@ class TrainRecipe:
 # ==================================================================== entry point
 
 def main(argv=None) -> int:
+    guard_output()  # the launcher may be killed while we print (watchdog.QuietOnLostPipe)
     recipe = TrainRecipe(parse_args(argv))
     code = EXIT_FAILED
     try:
@@ -839,8 +858,11 @@ def main(argv=None) -> int:
         recipe.report_error(f"error: {exc}", code, hint=exc.hint)
     except Exception as exc:  # noqa: BLE001 - any failure ends the run with an error event
         code = EXIT_FAILED
-        traceback.print_exc()
-        recipe.report_error(f"{type(exc).__name__}: {exc}", code)
+        lost = peer_lost_message(exc)
+        if lost is None:
+            traceback.print_exc()
+        recipe.report_error(lost or f"{type(exc).__name__}: {exc}", code, hint=PEER_LOST_HINT if lost else None,
+                            every_rank=lost is not None)
     if recipe.events is not None:
         recipe.events.close()
     qd.exit_process(code, ok_code=EXIT_OK)
