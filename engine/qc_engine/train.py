@@ -443,7 +443,7 @@ class TrainRecipe:
         layout, seed = self.layout, self.config.training.seed
         if self.config.data.batching == "length_grouped":
             lengths = image_token_counts([s.image for s in self.train_split.samples], self.image_processor)
-            return LengthGroupedSampler(lengths, layout.world, layout.rank, layout.micro_bs, seed)
+            return LengthGroupedSampler(lengths, layout.world, layout.rank, layout.micro_bs, seed, layout.grad_accum)
         return ResumableDistributedSampler(self.train_set, layout.world, layout.rank, seed=seed)
 
     def build_loader(self, sampler) -> DataLoader:
