@@ -58,6 +58,16 @@ def newer_than(out: Path, step: int) -> list[Path]:
     return [c.path for c in list_checkpoints(out) if c.step > step]
 
 
+def refuse_if_in_use(out: Path, step: int) -> None:
+    """BadInput naming each newer checkpoint a live process holds (checked early, before any model is built,
+    and again right before the move)."""
+    busy = [f"{p.name} ({', '.join(h)})" for p in newer_than(out, step) if (h := live_holders(p))]
+    if busy:
+        raise BadInput(f"resume from checkpoint-{step}: the newer checkpoints in {out} are moved aside when it "
+                       f"resumes, but some are in use: {'; '.join(busy)}",
+                       hint="wait for those processes to finish (or stop them), then resume again")
+
+
 def supersede_newer(out: Path, step: int, now: datetime | None = None) -> tuple[Path | None, list[str]]:
     """Rank 0: move OUT's checkpoint-M (M > step) into OUT/superseded-<timestamp>/. Returns (that folder or
     None, names moved). Raises BadInput, before moving anything, when one of them is in use."""
@@ -65,11 +75,7 @@ def supersede_newer(out: Path, step: int, now: datetime | None = None) -> tuple[
     newer = newer_than(out, step)
     if not newer:
         return None, []
-    busy = {p.name: h for p in newer if (h := live_holders(p))}
-    if busy:
-        names = "; ".join(f"{name} ({', '.join(h)})" for name, h in busy.items())
-        raise BadInput(f"resume from checkpoint-{step}: the newer checkpoints would be moved aside, but some are in "
-                       f"use: {names}", hint="wait for those processes to finish (or stop them), then resume again")
+    refuse_if_in_use(out, step)
     dest = move_into_superseded(out, newer, now)
     return dest, [p.name for p in newer]
 

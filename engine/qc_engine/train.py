@@ -40,8 +40,8 @@ from transformers.integrations import HfDeepSpeedConfig
 from . import dist as qd
 from .attention import resolve_attn_implementation
 from .batching import LengthGroupedSampler, PaddingMeter, image_token_counts
-from .checkpoint import (CheckpointDir, CheckpointManager, TrainingInfo, base_model_source, best_for_resume, deepspeed_tag,
-                         library_versions, list_checkpoints, load_checkpoint_weights, remove_stale_tmp,
+from .checkpoint import (CheckpointDir, CheckpointManager, TrainingInfo, base_model_source, best_for_resume,
+                         deepspeed_tag, library_versions, list_checkpoints, load_checkpoint_weights, remove_stale_tmp,
                          select_resume_checkpoint)
 from .config import QwenClassifyConfig, load_resolved
 from .data import (ClassifierCollator, DataError, ImageClassificationDataset, LoadedSplit, ResumableDistributedSampler,
@@ -58,7 +58,7 @@ from .model import (build_classifier, check_model_folder, hub_snapshot_source, l
                     torch_dtype_for)
 from .resume_check import ResumeLayout, check_resume_layout
 from .shared_fs import check_shared_output_dir
-from .supersede import live_holders, newer_than, supersede_newer
+from .supersede import refuse_if_in_use, supersede_newer
 from .universal import universal_checkpoint
 from .watchdog import StopWatch
 
@@ -265,11 +265,7 @@ def check_resume_target(out: Path, request: str | None, layout: Layout,
             raise BadInput(f"{out} already holds {existing[-1].path.name}; resume with --resume auto "
                            "(training.resume_from_checkpoint: auto) or choose another training.output_dir")
         return None, None
-    busy = [f"{p.name} ({', '.join(h)})" for p in newer_than(out, resume.step) if (h := live_holders(p))]
-    if busy:
-        raise BadInput(f"resume from {resume.path.name}: the newer checkpoints in {out} are moved aside when it "
-                       f"resumes, but some are in use: {'; '.join(busy)}",
-                       hint="wait for those processes to finish (or stop them), then resume again")
+    refuse_if_in_use(out, resume.step)
     plan = check_resume_layout(resume.info, layout.world, layout.micro_bs, layout.grad_accum, layout.zero_stage,
                                allow_batch_change, resume.path.name)
     return resume, plan
