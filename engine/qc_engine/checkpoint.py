@@ -26,6 +26,7 @@ from .errors import BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
 from .config import ModelConfig
 from .manifest import build_manifest, verify_checkpoint
+from .universal import unshare_zero3_steps
 from .model import hub_snapshot_source, load_hf_classifier
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -311,6 +312,8 @@ class CheckpointManager:
                                                    load_module_strict=not self.with_adapter)
         if load_path is None:
             raise BadInput(f"{load_dir}: DeepSpeed could not load tag {deepspeed_tag(step)}")
+        if universal_dir is not None and self.zero_stage == 3:
+            unshare_zero3_steps(self.engine.optimizer)
         rng_file = ckpt / "deepspeed" / deepspeed_tag(step) / f"qc_rng_rank{self.rank}.pt"
         if rng_file.is_file():
             set_rng_state(torch.load(rng_file, weights_only=False))
