@@ -115,3 +115,22 @@ def test_universal_conversion_failure_names_the_log(tmp_path, monkeypatch):
                         lambda *a: [sys.executable, "-c", "print('AssertionError: bad shard'); raise SystemExit(3)"])
     with pytest.raises(RuntimeError, match=r"conversion of in failed \(exit 3\); its log: .*conv.log\n.*bad shard"):
         universal.run_conversion(Path("in"), tmp_path / "u", tmp_path / "conv.log", 1)
+
+
+def test_a_save_that_finds_its_folder_taken_moves_it_aside_instead_of_failing(tmp_path, capsys):
+    from qc_engine.checkpoint import CheckpointManager, TrainingInfo
+
+    old = checkpoint(tmp_path, 6)
+    tmp = tmp_path / ".checkpoint-6.tmp"
+    (tmp / "deepspeed").mkdir(parents=True)
+    (tmp / "deepspeed" / "new.pt").write_bytes(b"new")
+    info = TrainingInfo(step=6, epoch=1.0, samples_seen=48, train_loss=1.0, lr=0.0, grad_norm=None, eval_metrics=None,
+                        metric_name=None, is_final=True, is_best=False, wall_time_s=1.0, world_size=1, zero_stage=2,
+                        precision="fp32", config_hash="h", num_labels=2, id2label={}, versions={}, created_at="now",
+                        has_deepspeed_state=True, has_hf_model=False)
+    manager = CheckpointManager(out=tmp_path, engine=None, rank=0, zero_stage=2, with_hf_model=False,
+                                save_hf=lambda *a: None)
+    manager._commit(tmp, 6, info, None)
+    assert (old / "deepspeed" / "new.pt").is_file() and not tmp.exists()
+    moved = list(tmp_path.glob("superseded-*/checkpoint-6/deepspeed/global_step6"))
+    assert len(moved) == 1 and "checkpoint-6 already existed; moved to" in capsys.readouterr().err
