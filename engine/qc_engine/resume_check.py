@@ -15,7 +15,8 @@ world_size, per_device_batch_size, gradient_accumulation_steps, global_batch) an
 - Another global batch (same process count, or with --allow-batch-change): refused (exit 2) naming the
   numbers and the gradient_accumulation_steps that keeps it, unless --allow-batch-change (then a warning:
   the lr schedule and samples/step change meaning; accumulation is then left as configured).
-- Another ZeRO stage than the checkpoint's: refused (DeepSpeed's file layouts differ per stage).
+- Another ZeRO stage than the checkpoint's: ZeRO-1 <-> ZeRO-2 goes through the universal checkpoint too
+  (checked on the CPU); any change involving ZeRO-0 or ZeRO-3 is refused (exit 2).
 Checkpoints from before the batch fields: only world_size (and the stage) are compared.
 """
 
@@ -61,11 +62,13 @@ def check_resume_layout(info: dict, world: int, micro: int, accum: int, zero_sta
     old_world = int(info.get("world_size") or world)
     old_micro, old_accum = info.get("per_device_batch_size"), info.get("gradient_accumulation_steps")
     old_global = int(info["global_batch"]) if info.get("global_batch") is not None else None
-    old_stage = info.get("zero_stage")
-    if old_stage is not None and int(old_stage) != zero_stage:
-        raise ResumeError(f"resume: {name} was saved with ZeRO-{old_stage}; this run has ZeRO-{zero_stage}",
-                          hint=f"resume with deepspeed.zero_stage={old_stage}")
-    plan = ResumeLayout(grad_accum=accum, universal=old_world != world and zero_stage > 0)
+    old_stage = int(info["zero_stage"]) if info.get("zero_stage") is not None else zero_stage
+    if old_stage != zero_stage and not {old_stage, zero_stage} <= {1, 2}:
+        # ZeRO-0 keeps its optimizer state in another layout; DeepSpeed 0.19.8's universal load of a ZeRO-1
+        # checkpoint into ZeRO-3 stops on an AssertionError (checked on the CPU), so only 1 <-> 2 is let through
+        raise ResumeError(f"resume: {name} was saved with ZeRO-{old_stage}; this run has ZeRO-{zero_stage} (only "
+                          f"ZeRO-1 <-> ZeRO-2 can change on resume)", hint=f"resume with deepspeed.zero_stage={old_stage}")
+    plan = ResumeLayout(grad_accum=accum, universal=zero_stage > 0 and (old_world != world or old_stage != zero_stage))
     if old_global is not None and old_global != world * micro * accum:
         msg = (f"{name} was trained with {describe(old_world, old_micro, old_accum)}; this run has "
                f"{describe(world, micro, accum)}")
@@ -82,7 +85,7 @@ def check_resume_layout(info: dict, world: int, micro: int, accum: int, zero_sta
                    else _micro_that_fits(old_global, world))
             raise ResumeError(f"resume: {msg}", hint=f"{fix}or pass --allow-batch-change to resume with the new one")
     if plan.universal:
-        plan.lines.append(f"resume: {name} was saved by {old_world} process(es) with ZeRO-{zero_stage}, whose "
-                          f"optimizer state is partitioned per process; loading it on {world} through DeepSpeed's "
-                          f"universal checkpoint ({name}/deepspeed/universal/)")
+        plan.lines.append(f"resume: {name} was saved by {old_world} process(es) with ZeRO-{old_stage}, whose "
+                          f"optimizer state is partitioned per process; loading it on {world} with ZeRO-{zero_stage} "
+                          f"through DeepSpeed's universal checkpoint ({name}/deepspeed/universal/)")
     return plan

@@ -55,10 +55,14 @@ def test_global_batch_no_whole_accumulation_keeps_is_refused_naming_a_per_device
     assert "cannot be split over 3 processes" in err.value.hint
 
 
-def test_another_zero_stage_is_refused():
+def test_zero_stage_changes_only_between_1_and_2_through_the_universal_checkpoint():
+    plan = check_resume_layout(INFO, 2, 4, 1, 1, False, "checkpoint-6")
+    assert plan.universal and "with ZeRO-2" in plan.lines[0] and "with ZeRO-1 through" in plan.lines[0]
     with pytest.raises(ResumeError, match="saved with ZeRO-2; this run has ZeRO-3") as err:
         check_resume_layout(INFO, 2, 4, 1, 3, False, "checkpoint-6")
     assert err.value.hint == "resume with deepspeed.zero_stage=2"
+    with pytest.raises(ResumeError, match="saved with ZeRO-0; this run has ZeRO-2"):
+        check_resume_layout({**INFO, "zero_stage": 0}, 2, 4, 1, 2, False, "checkpoint-6")
 
 
 def test_checkpoint_without_batch_fields_compares_world_size_only():
