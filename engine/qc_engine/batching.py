@@ -5,6 +5,11 @@
 - length_grouped: LengthGroupedSampler puts samples of similar token counts (Qwen2.5-VL's dynamic
   resolution: an image costs (h/28)*(w/28) tokens after the processor's resize) into the same
   micro-batch. Seeded and deterministic, sharded across ranks, resumable mid-epoch.
+- packed: the padded sampler (ResumableDistributedSampler: random order, so every micro-batch's total token
+  count stays near micro_bs x the mean length, and memory and step time stay steady; grouping by length
+  would buy nothing, as there is no padding to save) and PackedCollator: the micro-batch's samples back to
+  back in one row, no padding at all. Same samples per micro-batch and the same order as padded, so global
+  batch, resume positions and checkpoints are unchanged (a run may even switch padded <-> packed on resume).
 """
 
 from __future__ import annotations
@@ -94,17 +99,65 @@ class LengthGroupedSampler(Sampler):
 
 
 class PaddingMeter:
-    """Real and padded token counts of the micro-batches seen (kept as Python ints from the collated
-    attention mask on the host, so counting costs no device sync)."""
+    """Real and padded token counts of the micro-batches seen (Python ints from the collated batch on the
+    host (token_counts), so counting costs no device sync)."""
 
     def __init__(self):
         self.real = 0
         self.total = 0
 
-    def add(self, attention_mask: torch.Tensor) -> None:
-        self.real += int(attention_mask.sum())
-        self.total += int(attention_mask.numel())
+    def add(self, real: int, total: int) -> None:
+        self.real += real
+        self.total += total
 
     @property
     def fraction(self) -> float:
         return 1.0 - self.real / self.total if self.total else 0.0
+
+
+def sample_lengths(batch: dict) -> list[int]:
+    """Real tokens of each sample of a collated micro-batch (host ints): seq_lens when packed, else the mask's rows."""
+    if "seq_lens" in batch:
+        return [int(n) for n in batch["seq_lens"].tolist()]
+    return [int(n) for n in batch["attention_mask"].sum(dim=1).tolist()]
+
+
+def token_counts(batch: dict) -> tuple[int, int]:
+    """(real tokens, positions the model runs over) of a collated micro-batch; equal when packed."""
+    return sum(sample_lengths(batch)), int(batch["input_ids"].numel())
+
+
+class PackedCollator:
+    """data.batching: packed. The padded collate's tokens with the padding removed: one row per micro-batch.
+
+    Output: input_ids [1, total] (the samples back to back, in sampler order), seq_lens [samples],
+    position_ids [4, 1, total] (modeling_qwen_classifier.packed_position_ids: each sample's 3-D rope positions
+    from Qwen2_5_VLModel.get_rope_index, computed here on the host so the training step needs no host sync),
+    pixel_values / image_grid_thw in sample order (the processor's own concatenation), labels, indices.
+    No attention_mask: transformers keeps attention within each sample from the position ids.
+    """
+
+    def __init__(self, padded_collator, model_config):
+        from .modeling_qwen_classifier import RopeIndex  # deferred: transformers' modeling code
+
+        self.padded = padded_collator
+        self.rope = RopeIndex(model_config)
+        self.image_token_id = int(model_config.image_token_id)
+
+    def __call__(self, batch):
+        from .modeling_qwen_classifier import packed_position_ids
+
+        padded = self.padded(batch)
+        mask = padded["attention_mask"].bool()
+        seq_lens = mask.sum(dim=1)
+        input_ids = padded["input_ids"][mask].unsqueeze(0)  # row-major: sample 0's tokens, then sample 1's, ...
+        return {
+            "input_ids": input_ids,
+            "seq_lens": seq_lens,
+            "position_ids": packed_position_ids(self.rope, input_ids, seq_lens, padded["image_grid_thw"],
+                                                self.image_token_id),
+            "pixel_values": padded["pixel_values"],
+            "image_grid_thw": padded["image_grid_thw"],
+            "labels": padded["labels"],
+            "indices": padded["indices"],
+        }

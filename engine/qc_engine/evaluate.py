@@ -5,8 +5,10 @@
 
 One process evaluates every listed checkpoint: the evaluation set is validated, hashed, decoded
 and preprocessed ONCE (the processed batches are cached, in memory up to --cache-mb, then on
-disk) and reused for each checkpoint. Weights come from hf_model/ when it is there, else from
-the DeepSpeed state (deferred checkpoints). Every sample is counted exactly once whatever the
+disk) and reused for each checkpoint. Weights come from hf_model/ when it is there, else, for a LoRA
+checkpoint saved with hf_format: adapter, from the run's base model + adapter/ (peft; the base is read
+once for the whole sweep, adapters swapped: lora.AdapterModels), else from the DeepSpeed state
+(deferred checkpoints). Every sample is counted exactly once whatever the
 number of ranks (padded sampler + gather + filter).
 
 Writes, per checkpoint (rank 0, atomically, only after every input check passed):
@@ -54,6 +56,7 @@ from .eval_records import (eval_entry, eval_key_for, eval_set_sha256, json_safe 
                            prediction_lines, preprocessing_settings, write_eval_results)
 from .export import (ExportError, Reporter, cast_state, check_deepspeed_files, consolidate_deepspeed, deepspeed_tag_dir,
                      model_config_for, skeleton)
+from .lora import AdapterModels, adapter_folder, base_model_folder, missing_weights_message
 from .manifest import verify_checkpoint
 from .fsio import write_text_atomic
 from .metrics import classification_metrics, scalar_metrics
@@ -96,8 +99,10 @@ class CheckpointPlan:
     path: Path
     step: int
     info: dict
-    source: str  # "hf_model" | "deepspeed"
+    source: str  # "hf_model" | "adapter" | "deepspeed"
     class_names: list[str]
+    base: Path | None = None  # "adapter": the base model folder the adapter goes on (lora.base_model_folder)
+    adapter: Path | None = None  # "adapter": checkpoint-N/adapter/
     action: str = "evaluate"  # | "skip"
     existing: dict | None = None  # the eval_results entry that makes it a skip
 
@@ -144,10 +149,16 @@ def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
     verify_checkpoint(path, info, hashes=os.environ.get("QC_VERIFY_CHECKPOINT") == "1",
                       skip_prefixes=("deepspeed/",) if slim else ())
     hf_dir = path / "hf_model"
+    base = adapter = None
     if hf_model_ready(hf_dir):
         source = "hf_model"
         hf_config = json.loads((hf_dir / "config.json").read_text())
         id2label = hf_config.get("id2label") or info.get("id2label") or {}
+    elif info.get("lora"):  # adapter-only (hf_format: adapter): base + adapter/ through peft, nothing exported
+        adapter = adapter_folder(path, info)
+        if adapter is None:
+            raise BadInput(missing_weights_message(path, info))
+        source, base, id2label = "adapter", base_model_folder(path, info), info.get("id2label") or {}
     else:
         problem = deepspeed_ready(path, info)
         if problem:
@@ -165,7 +176,8 @@ def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
     if ckpt_labels != num_labels or len(class_names) != num_labels:
         raise BadInput(f"{path}: the model has {ckpt_labels} labels but the config's model.num_labels is {num_labels}; "
                        "evaluate with the config the checkpoint was trained with (--config)")
-    return CheckpointPlan(path=path, step=step, info=info, source=source, class_names=class_names)
+    return CheckpointPlan(path=path, step=step, info=info, source=source, class_names=class_names, base=base,
+                          adapter=adapter)
 
 
 def check_inputs(args, config: QwenClassifyConfig) -> dict:
@@ -244,6 +256,7 @@ def build_processing(checked: dict, config: QwenClassifyConfig):
     """Tokenizer + image processor: from the first checkpoint's hf_model/, else the base model folder."""
     data_cfg, model_cfg = config.data, config.model
     source = next((p.path / "hf_model" for p in checked["plans"] if p.source == "hf_model"), None)
+    source = source or next((p.base for p in checked["plans"] if p.source == "adapter"), None)
     if source is None:
         try:
             source = check_model_folder(model_cfg.pretrained_name)
@@ -327,11 +340,13 @@ def deepspeed_state_dict(plan: CheckpointPlan) -> dict:
 
 
 class WeightLoader:
-    """Loads a checkpoint's classifier; DeepSpeed-only checkpoints reuse one skeleton model."""
+    """Loads a checkpoint's classifier; DeepSpeed-only checkpoints reuse one skeleton model, adapter-only
+    ones one base model (lora.AdapterModels: read once, adapters swapped)."""
 
-    def __init__(self, checked: dict, config: QwenClassifyConfig, device, dtype):
+    def __init__(self, checked: dict, config: QwenClassifyConfig, device, dtype, precision: str):
         self.checked, self.config, self.device, self.dtype = checked, config, device, dtype
         self.skeleton = None
+        self.adapters = AdapterModels(checked["class_names"], config.model.pooling, precision, device)
 
     def _from_hf(self, hf_dir: Path):
         # The engine's own class (the same code hf_model/ ships): no remote code from the checkpoint runs.
@@ -350,6 +365,8 @@ class WeightLoader:
         return self.skeleton
 
     def load(self, plan: CheckpointPlan):
+        if plan.source == "adapter":
+            return self.adapters.load(plan.base, plan.adapter)
         if plan.source == "hf_model":
             model = self._from_hf(plan.path / "hf_model")
         else:
@@ -450,7 +467,7 @@ def run(args) -> int:
 
     # ---------------------------------------------------------------- each checkpoint
     results = []
-    loader = WeightLoader(checked, config, device, dtype)
+    loader = WeightLoader(checked, config, device, dtype, precision)
     try:
         for plan in plans:
             if plan.action == "skip":

@@ -49,6 +49,7 @@ from .data import ClassifierCollator, ImageClassificationDataset, load_class_nam
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
 from .locks import checkpoint_in_use
+from .lora import adapter_folder, adapter_on_base, base_model_folder, merged_state_dict, missing_weights_message
 from .manifest import build_manifest, verify_checkpoint
 from .model import AUTO_MAP, load_hf_classifier, load_processing, save_hf_model
 from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
@@ -518,18 +519,12 @@ def check_resources(checkpoint: Path, n_params: int, dtype_name: str, verify: bo
 def merged_lora_state(checkpoint: Path, info: dict, run_config: QwenClassifyConfig | None, class_names: list[str],
                       report: Reporter) -> dict:
     """A LoRA checkpoint's merged classifier weights: the base model + adapter/ (peft), folded together."""
-    from peft import PeftModel
-
-    from .lora import merged_state_dict
-    from .model import build_classifier
-
-    base = run_config.model.pretrained_name if run_config else info["lora"]["base_model"]
-    if not (Path(base) / "config.json").is_file():
-        raise BadInput(f"{checkpoint}: the LoRA base model {base} is not a local model folder; "
-                       "download it (or rerun from the run's output_dir, whose resolved_config.json names it)")
-    report.line(f"merging {checkpoint / info['lora']['adapter_dir']} into the base model {base}")
-    model = build_classifier(base, class_names, pooling=run_config.model.pooling if run_config else "last_token")
-    peft_model = PeftModel.from_pretrained(model, str(checkpoint / info["lora"]["adapter_dir"]))
+    base = base_model_folder(checkpoint, info)
+    adapter = adapter_folder(checkpoint, info)
+    if adapter is None:
+        raise BadInput(missing_weights_message(checkpoint, info))
+    report.line(f"merging {adapter} into the base model {base}")
+    peft_model = adapter_on_base(base, adapter, class_names, run_config.model.pooling if run_config else "last_token")
     return {k: v.float() for k, v in merged_state_dict(peft_model).items()}
 
 
@@ -559,8 +554,8 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
     t_read = time.time()
     if info.get("lora") and (checkpoint / info["lora"]["adapter_dir"]).is_dir():
         # LoRA: deepspeed/ lacks the frozen base; merge adapter/ into the base model instead
+        state = merged_lora_state(checkpoint, info, run_config, class_names, report)  # checks the base first
         config, source_dir = model_config_for(checkpoint, info, run_config, class_names)
-        state = merged_lora_state(checkpoint, info, run_config, class_names, report)
         source = {"kind": "adapter", "zero_stage": None, "tag": None}
     elif merge:
         raise BadInput(f"--merge: {checkpoint} is not a LoRA checkpoint (training_info.json has no \"lora\" "

@@ -39,7 +39,7 @@ from transformers.integrations import HfDeepSpeedConfig
 
 from . import dist as qd
 from .attention import resolve_attn_implementation
-from .batching import LengthGroupedSampler, PaddingMeter, image_token_counts
+from .batching import LengthGroupedSampler, PackedCollator, PaddingMeter, image_token_counts, sample_lengths
 from .checkpoint import (CheckpointDir, CheckpointManager, TrainingInfo, base_model_source, best_for_resume,
                          deepspeed_tag, library_versions, list_checkpoints, load_checkpoint_weights, remove_stale_tmp,
                          select_resume_checkpoint)
@@ -51,7 +51,7 @@ from .eval_loop import eval_forward_passes, evaluate_with_predictions, move_batc
 from .eval_records import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_sha256, image_sha256s,
                            prediction_lines, preprocessing_settings, write_eval_results)
 from .events import EventLog, start_wandb
-from .telemetry import GpuSampler, write_training_curves
+from .telemetry import GpuSampler, ModelFlops, peak_flops, write_training_curves
 from .lora import ADAPTER_DIR, apply_lora, check_lora_config, lora_info, merged_state_dict, save_adapter
 from .metrics import SCALAR_METRICS, scalar_metrics
 from .model import (build_classifier, check_model_folder, hub_snapshot_source, load_processing, save_hf_model,
@@ -129,6 +129,7 @@ class LossWindow:
     steps: int = 0
     seconds: float = 0.0
     real_tokens: int = 0
+    model_flops: float = 0.0  # this rank's (telemetry.ModelFlops), counted on the host
 
 
 # ==================================================================== building blocks (also used by bench/)
@@ -414,6 +415,9 @@ class TrainRecipe:
     def setup_data(self, checked: CheckedInput) -> None:
         train_cfg, layout = self.config.training, self.layout
         self.collator = ClassifierCollator(self.tokenizer, self.image_processor, self.config.data.prompt)
+        # evaluation always runs padded batches; only training micro-batches are packed
+        self.train_collator = (PackedCollator(self.collator, self.model.config)
+                               if self.config.data.batching == "packed" else self.collator)
         self.train_split, self.val_split = checked.train, checked.val
         self.train_set = ImageClassificationDataset(checked.train.samples)
         self.val_set = ImageClassificationDataset(checked.val.samples) if checked.val is not None else None
@@ -432,10 +436,23 @@ class TrainRecipe:
         self.sampler = self.build_sampler()
         self.loader = self.build_loader(self.sampler)
         self.padding_epoch, self.padding_run = PaddingMeter(), PaddingMeter()
+        self.flops = ModelFlops.from_model(self.model)
+        self.peak_flops = self.peak_flops_per_rank()
         self.times = {"data_wait": 0.0, "compute": 0.0, "checkpoint": 0.0, "evaluation": 0.0}
 
+    def peak_flops_per_rank(self) -> float | None:
+        """The datasheet bf16/fp16 peak of this rank's GPU; None on the CPU, in fp32 or for an unknown GPU."""
+        layout = self.layout
+        if layout.device.type != "cuda" or layout.precision == "fp32":
+            return None
+        peak, note = peak_flops(torch.cuda.get_device_name(layout.device))
+        if peak is None:
+            self.events.line(f"mfu: not reported ({note})")
+        return peak
+
     def build_sampler(self):
-        """data.batching: padded (seeded shuffle) or length_grouped (similar token counts per micro-batch)."""
+        """data.batching: padded and packed (seeded shuffle; see batching.py for why packed does not group by
+        length) or length_grouped (similar token counts per micro-batch)."""
         layout, seed = self.layout, self.config.training.seed
         if self.config.data.batching == "length_grouped":
             lengths = image_token_counts([s.image for s in self.train_split.samples], self.image_processor)
@@ -447,7 +464,8 @@ class TrainRecipe:
         index are read each time an epoch's iterator is made); pinned host memory on the GPU."""
         data = self.config.data
         workers = {"persistent_workers": True, "prefetch_factor": data.prefetch_factor} if data.num_workers > 0 else {}
-        return DataLoader(self.train_set, batch_size=self.layout.micro_bs, sampler=sampler, collate_fn=self.collator,
+        return DataLoader(self.train_set, batch_size=self.layout.micro_bs, sampler=sampler,
+                          collate_fn=self.train_collator,
                           num_workers=data.num_workers, drop_last=True, pin_memory=self.layout.device.type == "cuda",
                           **workers)
 
@@ -594,6 +612,10 @@ class TrainRecipe:
                     f"global batch {layout.global_batch} = {layout.micro_bs} x {layout.grad_accum} x {layout.world} "
                     f"processes, {layout.precision}, ZeRO {layout.zero_stage}, device {layout.device.type}"
                     + (f", resumed from step {self.resumed_from}" if self.resumed_from is not None else ""))
+        if self.config.data.batching == "packed" and self.attn_implementation != "flash_attention_2":
+            events.line(f"data.batching packed with {self.attn_implementation}: samples are kept apart by a "
+                        "block-diagonal mask over the packed row (attention computes the square of the packed "
+                        "length); flash_attention_2 runs the variable-length kernel instead")
 
     # ---------------------------------------------------------------- the loop
 
@@ -612,9 +634,7 @@ class TrainRecipe:
                 micro_batches = [next(batches) for _ in range(layout.grad_accum)]
                 t_data = time.time()
                 for batch in micro_batches:  # host tensors: counting costs no device sync
-                    self.padding_epoch.add(batch["attention_mask"])
-                    self.padding_run.add(batch["attention_mask"])
-                    window.real_tokens += int(batch["attention_mask"].sum())
+                    self.count_tokens(batch, window)
                 step_loss, state.last_lr, state.last_grad_norm = train_step_on_device(
                     self.engine, self.optimizer, micro_batches, layout.device, layout.dtype, self.label_smoothing)
                 state.step += 1
@@ -633,6 +653,15 @@ class TrainRecipe:
                 self.after_step()
         if state.step not in self.ckpt.saved_steps:  # e.g. resumed from the final checkpoint
             self.save_checkpoint(is_final=True)
+
+    def count_tokens(self, batch: dict, window: LossWindow) -> None:
+        """Padding (epoch and run), real tokens and model FLOPs of one collated micro-batch (host ints)."""
+        lengths = sample_lengths(batch)
+        real, total = sum(lengths), int(batch["input_ids"].numel())
+        self.padding_epoch.add(real, total)
+        self.padding_run.add(real, total)
+        window.real_tokens += real
+        window.model_flops += self.flops.batch(batch["image_grid_thw"], lengths)
 
     def epoch_loader(self):
         """An iterator over the rest of the current epoch, from the first sample not yet trained on (resume-exact)."""
@@ -675,6 +704,9 @@ class TrainRecipe:
             state.last_grad_norm = float(state.last_grad_norm)
         samples_per_s = window.steps * self.layout.global_batch / max(window.seconds, 1e-9)
         tokens_per_s = window.real_tokens * self.layout.world / max(window.seconds, 1e-9)  # rank 0's count x world
+        flops_per_s = window.model_flops / max(window.seconds, 1e-9)  # rank 0's: MFU is per GPU
+        mfu = flops_per_s / self.peak_flops if self.peak_flops else None
+        model_tflops = flops_per_s * self.layout.world / 1e12
         mem, mem_kind = memory_now(device)
         epoch = state.step / self.steps_per_epoch
         extra = {}
@@ -687,16 +719,16 @@ class TrainRecipe:
         events.emit("step", step=state.step, total_steps=self.total_steps, epoch=epoch, loss=loss,
                     lr=state.last_lr, grad_norm=state.last_grad_norm, samples_per_s=samples_per_s,
                     memory_bytes=mem, memory_kind=mem_kind, tokens_per_s=tokens_per_s,
-                    padding_fraction=self.padding_epoch.fraction, **extra)
+                    padding_fraction=self.padding_epoch.fraction, model_tflops_per_s=model_tflops, mfu=mfu, **extra)
         events.scalars({"train/loss": loss, "train/lr": state.last_lr, "train/grad_norm": state.last_grad_norm,
                         "train/samples_per_s": samples_per_s, "train/epoch": epoch, "train/memory_bytes": mem,
-                        "train/tokens_per_s": tokens_per_s, "train/padding_fraction": self.padding_epoch.fraction},
-                       state.step)
+                        "train/tokens_per_s": tokens_per_s, "train/padding_fraction": self.padding_epoch.fraction,
+                        "train/model_tflops_per_s": model_tflops, "train/mfu": mfu}, state.step)
         gn = f"{state.last_grad_norm:.3f}" if state.last_grad_norm is not None else "n/a"
         events.line(f"step {state.step}/{self.total_steps} | epoch {epoch:.2f} | loss {loss:.4f} | "
                     f"lr {state.last_lr:.2e} | grad_norm {gn} | {samples_per_s:.1f} samples/s | {tokens_per_s:.0f} tokens/s | "
-                    f"padding {self.padding_epoch.fraction:.1%} | "
-                    f"mem {mem / 2**30:.1f} GiB")
+                    + (f"MFU {mfu:.1%} | " if mfu is not None else "")
+                    + f"padding {self.padding_epoch.fraction:.1%} | mem {mem / 2**30:.1f} GiB")
 
     # ---------------------------------------------------------------- evaluation
 

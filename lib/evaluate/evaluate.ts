@@ -56,7 +56,7 @@ export interface CheckpointOutcome {
   path: string;
   step: number;
   status: "evaluated" | "skipped";
-  source: "hf_model" | "deepspeed" | null;
+  source: "hf_model" | "adapter" | "deepspeed" | null;
   metrics: FullMetrics;
   trainLoss: number | null;
   seconds: number | null;
