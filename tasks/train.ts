@@ -23,7 +23,7 @@ await runTask(async () => {
       "rdzv-endpoint": { type: "string", valueName: "HOST:PORT", help: "Rendezvous endpoint shared by all nodes (several nodes only)." },
       "rdzv-id": { type: "string", valueName: "ID", help: "Rendezvous id shared by all nodes [default: qwen-classify]." },
       "rdzv-timeout": { type: "int", min: 1, valueName: "SECONDS", help: "Several nodes: how long the rendezvous waits for every node to join before this node exits with an error [default: 600]." },
-      resume: { type: "string", valueName: "auto|PATH", conflicts: ["overwrite"], help: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path." },
+      resume: { type: "string", valueName: "auto|PATH", conflicts: ["overwrite"], help: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path. Another process count keeps the global batch (accumulation adjusted; ZeRO state converted to DeepSpeed's universal format); an older checkpoint moves the newer ones to output_dir/superseded-<time>/." },
       "allow-batch-change": { type: "boolean", help: "Resume even though the global batch (processes x per-device batch x accumulation) differs from the checkpoint's (a warning instead of exit 2)." },
       overwrite: { type: "boolean", help: "Start fresh even if output_dir already holds checkpoints." },
       "allow-low-disk": { type: "boolean", help: "Start even if the disk check says the checkpoints will not fit." },

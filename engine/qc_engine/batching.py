@@ -50,17 +50,22 @@ def image_token_counts(image_paths: list[str], image_processor, workers: int = 8
 class LengthGroupedSampler(Sampler):
     """This rank's indices for one epoch, `micro_bs` at a time, micro-batches of similar length.
 
-    Epoch e: a seeded permutation (seed + e) of all indices, cut to whole global micro-steps
-    (world x micro_bs samples, as DistributedSampler's drop_last); groups of GROUP_MICRO_STEPS global
-    micro-steps are sorted by length and cut into global micro-steps; rank r takes the r-th micro-batch
-    of each; the global micro-steps are then shuffled (seeded) so that lengths do not rise through an
-    epoch. Every rank computes the same plan, so shards are disjoint and cover the epoch.
+    Epoch e: a seeded permutation (seed + e) of all indices, cut to whole global batches (world x micro_bs x
+    accum samples, as DistributedSampler's drop_last); groups of GROUP_MICRO_STEPS global batches are sorted
+    by length and cut into global batches; the global batches are shuffled (seeded) so that lengths do not
+    rise through an epoch; each is cut into `accum` global micro-steps of world x micro_bs (consecutive in
+    length order), and rank r takes the r-th micro-batch of each. Every rank computes the same plan, so
+    shards are disjoint and cover the epoch. The plan is made of global batches, so optimizer step s trains
+    on the same samples for any layout of the same global batch: an elastic resume on another process
+    count (accumulation adjusted, resume_check.py) continues the epoch exactly. With accum 1 a global
+    batch is a global micro-step.
     """
 
-    def __init__(self, lengths: list[int], num_replicas: int, rank: int, micro_bs: int, seed: int):
+    def __init__(self, lengths: list[int], num_replicas: int, rank: int, micro_bs: int, seed: int, accum: int = 1):
         self.lengths, self.world, self.rank, self.micro_bs, self.seed = list(lengths), num_replicas, rank, micro_bs, seed
+        self.accum = accum
         self.epoch, self.start_index = 0, 0
-        self.num_samples = (len(self.lengths) // (num_replicas * micro_bs)) * micro_bs
+        self.num_samples = (len(self.lengths) // (num_replicas * micro_bs * accum)) * micro_bs * accum
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -70,16 +75,17 @@ class LengthGroupedSampler(Sampler):
 
     def global_micro_steps(self) -> list[list[int]]:
         g = torch.Generator().manual_seed(self.seed + self.epoch)
-        step = self.world * self.micro_bs
+        micro_step = self.world * self.micro_bs
+        batch = micro_step * self.accum
         order = torch.randperm(len(self.lengths), generator=g).tolist()
-        order = order[: (len(order) // step) * step]
-        steps: list[list[int]] = []
-        group = step * GROUP_MICRO_STEPS
+        order = order[: (len(order) // batch) * batch]
+        batches: list[list[int]] = []
+        group = batch * GROUP_MICRO_STEPS
         for start in range(0, len(order), group):
             chunk = sorted(order[start:start + group], key=lambda i: (self.lengths[i], i))
-            steps.extend(chunk[k:k + step] for k in range(0, len(chunk), step))
-        shuffle = torch.randperm(len(steps), generator=g).tolist()
-        return [steps[i] for i in shuffle]
+            batches.extend(chunk[k:k + batch] for k in range(0, len(chunk), batch))
+        shuffle = torch.randperm(len(batches), generator=g).tolist()
+        return [batches[i][k:k + micro_step] for i in shuffle for k in range(0, batch, micro_step)]
 
     def __iter__(self):
         mine: list[int] = []

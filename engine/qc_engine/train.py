@@ -40,8 +40,8 @@ from transformers.integrations import HfDeepSpeedConfig
 from . import dist as qd
 from .attention import resolve_attn_implementation
 from .batching import LengthGroupedSampler, PackedCollator, PaddingMeter, image_token_counts, sample_lengths
-from .checkpoint import (CheckpointManager, TrainingInfo, base_model_source, best_for_resume, library_versions,
-                         list_checkpoints, load_checkpoint_weights, read_json, remove_stale_tmp,
+from .checkpoint import (CheckpointDir, CheckpointManager, TrainingInfo, base_model_source, best_for_resume,
+                         deepspeed_tag, library_versions, list_checkpoints, load_checkpoint_weights, remove_stale_tmp,
                          select_resume_checkpoint)
 from .config import QwenClassifyConfig, load_resolved
 from .data import (ClassifierCollator, DataError, ImageClassificationDataset, LoadedSplit, ResumableDistributedSampler,
@@ -57,8 +57,10 @@ from .metrics import SCALAR_METRICS, scalar_metrics
 from .nodes import PEER_LOST_HINT, check_same_launch, peer_lost_message
 from .model import (build_classifier, check_model_folder, hub_snapshot_source, load_processing, save_hf_model,
                     torch_dtype_for)
-from .resume_check import check_resume_layout
+from .resume_check import ResumeLayout, check_resume_layout
 from .shared_fs import check_shared_output_dir
+from .supersede import refuse_if_in_use, supersede_newer
+from .universal import universal_checkpoint
 from .watchdog import StopWatch, guard_output
 
 
@@ -116,6 +118,8 @@ class CheckedInput:
     val: LoadedSplit | None
     resume: str | None
     attn_implementation: str = "sdpa"
+    resume_info: dict | None = None  # the resume checkpoint's training_info.json
+    resume_layout: ResumeLayout | None = None  # how it resumes (resume_check.py): accumulation, universal
 
 
 @dataclass
@@ -229,7 +233,7 @@ def train_step(engine, optimizer, micro_batches, device, dtype, label_smoothing:
 
 
 def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_request: str | None,
-                needs_val: bool, track_best: bool) -> CheckedInput:
+                needs_val: bool, track_best: bool, allow_batch_change: bool = False) -> CheckedInput:
     """Rank 0, before any model is built: model folder, classes, data, batch geometry, resume target."""
     data, best = config.data, config.training.best_model_tracking
     check_model_folder(config.model.pretrained_name)
@@ -239,23 +243,37 @@ def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_re
     if track_best and best.metric not in SCALAR_METRICS:
         raise DataError(f"training.best_model_tracking.metric: {best.metric!r} is not one of "
                         f"{', '.join(SCALAR_METRICS)}")
+    resume, plan = check_resume_target(out, resume_request, layout, allow_batch_change)
+    accum = plan.grad_accum if plan else layout.grad_accum
     ids_only = not config_names_classes(config)  # then a label must be an id, as prepare checks it
     train_split = read_jsonl(data.train_jsonl, class_names, data.on_bad_sample, names_are_ids=ids_only)
     val_split = (read_jsonl(data.val_jsonl, class_names, data.on_bad_sample, names_are_ids=ids_only)
                  if needs_val else None)
-    if len(train_split.samples) < layout.global_batch:
+    if len(train_split.samples) < layout.micro_bs * accum * layout.world:
         raise DataError(f"{data.train_jsonl}: {len(train_split.samples)} usable samples, fewer than one "
-                        f"global batch of {layout.global_batch} (per_device_batch_size {layout.micro_bs} x "
-                        f"gradient_accumulation_steps {layout.grad_accum} x {layout.world} processes)")
+                        f"global batch of {layout.micro_bs * accum * layout.world} (per_device_batch_size "
+                        f"{layout.micro_bs} x gradient_accumulation_steps {accum} x {layout.world} processes)")
     if val_split is not None and not val_split.samples:
         raise DataError(f"{data.val_jsonl}: no usable validation samples")
-    resume = select_resume_checkpoint(out, resume_request)
+    return CheckedInput(class_names, train_split, val_split, str(resume.path) if resume else None, attn,
+                        resume.info if resume else None, plan)
+
+
+def check_resume_target(out: Path, request: str | None, layout: Layout,
+                        allow_batch_change: bool) -> tuple[CheckpointDir | None, ResumeLayout | None]:
+    """Rank 0: the checkpoint to resume (None: a fresh start, refused when OUT holds checkpoints) and how
+    (resume_check.py); refused early when newer checkpoints that the resume moves aside are in use."""
+    resume = select_resume_checkpoint(out, request)
     if resume is None:
         existing = [c for c in list_checkpoints(out) if c.complete]
         if existing:
             raise BadInput(f"{out} already holds {existing[-1].path.name}; resume with --resume auto "
                            "(training.resume_from_checkpoint: auto) or choose another training.output_dir")
-    return CheckedInput(class_names, train_split, val_split, str(resume.path) if resume else None, attn)
+        return None, None
+    refuse_if_in_use(out, resume.step)
+    plan = check_resume_layout(resume.info, layout.world, layout.micro_bs, layout.grad_accum, layout.zero_stage,
+                               allow_batch_change, resume.path.name)
+    return resume, plan
 
 
 # ==================================================================== the recipe
@@ -283,6 +301,8 @@ class TrainRecipe:
         check_same_launch(self.config_hash, self.args.config_hash, self.args.resume, self.args.allow_batch_change)
         checked = self.check_input_on_rank0()
         self.attn_implementation = checked.attn_implementation
+        self.apply_resume_layout(checked.resume_layout)
+        self.universal_dir = self.prepare_universal(checked)
         self.setup_model(checked.class_names)
         self.setup_data(checked)
         self.setup_engine()
@@ -363,7 +383,7 @@ class TrainRecipe:
         if qd.is_main():
             try:
                 result = {"ok": True, "checked": check_input(self.config, self.layout, self.out, request, needs_val,
-                                                             self.track_best)}
+                                                             self.track_best, self.args.allow_batch_change)}
             except ValueError as exc:  # BadInput and friends; a ValueError from a library is bad input too
                 result = {"ok": False, "message": str(exc), "hint": getattr(exc, "hint", None)}
         result = qd.broadcast_object(result)
@@ -441,7 +461,7 @@ class TrainRecipe:
         layout, seed = self.layout, self.config.training.seed
         if self.config.data.batching == "length_grouped":
             lengths = image_token_counts([s.image for s in self.train_split.samples], self.image_processor)
-            return LengthGroupedSampler(lengths, layout.world, layout.rank, layout.micro_bs, seed)
+            return LengthGroupedSampler(lengths, layout.world, layout.rank, layout.micro_bs, seed, layout.grad_accum)
         return ResumableDistributedSampler(self.train_set, layout.world, layout.rank, seed=seed)
 
     def build_loader(self, sampler) -> DataLoader:
@@ -484,7 +504,8 @@ class TrainRecipe:
             out=self.out, engine=self.engine, rank=layout.rank, zero_stage=layout.zero_stage,
             with_hf_model=train_cfg.checkpoint.hf_format not in ("deferred", "adapter"), save_hf=self.save_hf_model,
             with_adapter=self.lora,
-            run_files={"resolved_config.json": self.args.resolved, "ds_config.json": self.args.ds_config})
+            run_files={"resolved_config.json": self.args.resolved,
+                       "ds_config.json": self.ds_effective or self.args.ds_config})
 
     def save_hf_model(self, folder: Path, gathered: dict | None) -> None:
         """hf_model/ (merged, for LoRA) when the checkpoint has one; LoRA's adapter/ beside it."""
@@ -506,13 +527,55 @@ class TrainRecipe:
         return lora_info(self.config.model.lora, snapshot["repo_id"] if snapshot else name, self.ckpt.with_hf_model,
                          snapshot["commit"] if snapshot else None)
 
+    def apply_resume_layout(self, plan: ResumeLayout | None) -> None:
+        """Before anything is built: the accumulation that keeps the checkpoint's global batch on this process
+        count, and DeepSpeed's universal loading (checkpoint.load_universal) when its ZeRO state needs it."""
+        self.ds_effective = None  # the ds_config as run, when it differs from the file (copied into checkpoints)
+        if plan is None:
+            return
+        for line in plan.lines:
+            self.events.line(line)
+        if plan.grad_accum != self.layout.grad_accum:
+            self.layout.grad_accum = plan.grad_accum
+            self.ds_config["gradient_accumulation_steps"] = plan.grad_accum
+            if "train_batch_size" in self.ds_config:  # DeepSpeed checks micro x accumulation x world against it
+                self.ds_config["train_batch_size"] = self.layout.global_batch
+            self.ds_effective = json.loads(json.dumps(self.ds_config))
+        if plan.universal:
+            self.ds_config.setdefault("checkpoint", {})["load_universal"] = True
+
+    def prepare_universal(self, checked: CheckedInput) -> Path | None:
+        """Rank 0 converts (or reuses) the resume checkpoint's universal form (universal.py); every rank
+        gets its path. Errors are everyone's: bad input exits 2 on all ranks."""
+        if not (checked.resume_layout and checked.resume_layout.universal):
+            return None
+        ckpt, step = Path(checked.resume), int(checked.resume_info["step"])
+        result = None
+        if qd.is_main():
+            t0 = time.time()
+            try:
+                path, converted = universal_checkpoint(ckpt, deepspeed_tag(step), checked.resume_info,
+                                                       self.out / "logs" / f"ds_to_universal-{step}.log")
+                result = {"ok": True, "path": str(path), "converted": converted, "seconds": time.time() - t0}
+            except Exception as exc:  # noqa: BLE001 - reported on every rank below
+                result = {"ok": False, "bad": isinstance(exc, BadInput), "message": str(exc),
+                          "hint": getattr(exc, "hint", None), "kind": type(exc).__name__}
+        result = qd.broadcast_object(result)
+        if not result["ok"]:
+            if result["bad"]:
+                raise BadInput(result["message"], hint=result["hint"])
+            raise RuntimeError(f"{result['kind']}: {result['message']}")
+        how = (f"converted in {result['seconds']:.1f}s (log: {self.out / 'logs' / f'ds_to_universal-{step}.log'})"
+               if result["converted"] else "reused (already converted from these files)")
+        self.events.line(f"universal checkpoint {result['path']}: {how}")
+        return Path(result["path"])
+
     def resume_from(self, ckpt: Path) -> None:
-        state, layout = self.state, self.layout
-        for warning in check_resume_layout(read_json(ckpt / "training_info.json") or {}, layout.world,
-                                           layout.micro_bs, layout.grad_accum, layout.zero_stage,
-                                           self.args.allow_batch_change, ckpt.name):
-            self.events.line(warning)
-        info = self.ckpt.load_for_resume(ckpt)
+        state = self.state
+        info = self.ckpt.load_for_resume(ckpt, universal_dir=self.universal_dir)
+        if self.universal_dir is not None:  # later loads (the best checkpoint at the end) read the usual format
+            self.engine._config.load_universal_checkpoint = False
+        self.supersede_newer(int(info["step"]))
         self.resumed_from = state.step = int(info["step"])
         state.samples_seen = int(info.get("samples_seen", state.step * self.layout.global_batch))
         metric = self.config.training.best_model_tracking.metric if self.track_best else None
@@ -521,6 +584,24 @@ class TrainRecipe:
             state.best_metric_value, state.best_checkpoint, state.best_step = best["value"], best["path"], best["step"]
         if info.get("eval_metrics"):
             state.last_eval_step, state.last_eval_metrics = state.step, info["eval_metrics"]
+
+    def supersede_newer(self, step: int) -> None:
+        """Rank 0: OUT's checkpoints newer than the resumed one move to OUT/superseded-<time>/ (supersede.py),
+        so that this run's saves of those steps never meet an existing folder."""
+        result = None
+        if qd.is_main():
+            try:
+                dest, moved = supersede_newer(self.out, step)
+                result = {"ok": True, "dest": str(dest) if dest else None, "moved": moved}
+            except BadInput as exc:
+                result = {"ok": False, "message": str(exc), "hint": exc.hint}
+        result = qd.broadcast_object(result)
+        if not result["ok"]:
+            raise BadInput(result["message"], hint=result["hint"])
+        if result["moved"]:
+            self.events.line(f"resume from checkpoint-{step}: the newer {', '.join(result['moved'])} of the run it "
+                             f"replaces moved to {result['dest']} (kept, not deleted; remove that folder when no "
+                             f"longer needed)")
 
     def announce(self, checked: CheckedInput) -> None:
         layout, events = self.layout, self.events

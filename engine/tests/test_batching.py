@@ -36,14 +36,31 @@ def test_flash_attention_without_package_or_gpu_is_bad_input_naming_the_key():
 
 # ---------------------------------------------------------------- the sampler
 
-def plan(lengths, world, micro_bs, seed=0, epoch=0, start=0):
+def plan(lengths, world, micro_bs, seed=0, epoch=0, start=0, accum=1):
     out = []
     for rank in range(world):
-        s = LengthGroupedSampler(lengths, world, rank, micro_bs, seed)
+        s = LengthGroupedSampler(lengths, world, rank, micro_bs, seed, accum)
         s.set_epoch(epoch)
         s.set_start_index(start)
         out.append(list(s))
     return out
+
+
+def step_samples(shards, micro_bs, accum):
+    """The set of samples each optimizer step trains on (all ranks, all accumulated micro-batches)."""
+    per_step = micro_bs * accum
+    steps = len(shards[0]) // per_step
+    return [sorted(i for shard in shards for i in shard[s * per_step:(s + 1) * per_step]) for s in range(steps)]
+
+
+def test_length_grouped_steps_are_the_same_for_any_layout_of_one_global_batch():
+    """Elastic resume: 2 processes x 4 x accumulation 1 and 1 process x 4 x 2 (global batch 8) train on the
+    same samples at every step, so a resume on the other layout continues the epoch exactly."""
+    lengths = [int(x) for x in np.random.default_rng(1).integers(4, 260, size=203)]
+    two, one = plan(lengths, 2, 4), plan(lengths, 1, 4, accum=2)
+    assert step_samples(two, 4, 1) == step_samples(one, 4, 2) and len(step_samples(one, 4, 2)) == 203 // 8
+    resumed = plan(lengths, 1, 4, accum=2, start=3 * 8)  # resumed after step 3
+    assert step_samples(resumed, 4, 2) == step_samples(two, 4, 1)[3:]
 
 
 def padding_of(batches, lengths):
