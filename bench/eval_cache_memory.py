@@ -1,6 +1,6 @@
 """Memory of the evaluation sweep's image cache (qc_engine.image_cache) on a synthetic set.
 
-    PYTHONPATH=engine .venv/bin/python bench/eval_cache_memory.py --images 25000 [--side 56] [--cache-mb 256]
+    PYTHONPATH=engine .venv/bin/python bench/eval_cache_memory.py --images 25000 [--side 56] [--cache-mb 256] [--cache-disk-mb 32]
 
 Writes N small PNGs (varied sizes up to --side), fills the uint8 cache as `evaluate --all` does
 (decode + resize once), collates one full pass from it, and prints peak RSS, cache bytes (memory +
@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=25000)
     ap.add_argument("--side", type=int, default=56)
     ap.add_argument("--cache-mb", type=int, default=256)
+    ap.add_argument("--cache-disk-mb", type=int, default=None, help="spill bound (default: unbounded, no re-decoding)")
     ap.add_argument("--batch-size", type=int, default=32)
     args = ap.parse_args()
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil, smart_resize
@@ -56,7 +57,8 @@ def main() -> None:
     dataset = ImageClassificationDataset(samples)
     rss_before = peak_rss_mb()
     t0 = time.time()
-    cache = UInt8ImageCache(args.cache_mb * 2**20)
+    disk = None if args.cache_disk_mb is None else args.cache_disk_mb * 2**20
+    cache = UInt8ImageCache(args.cache_mb * 2**20, disk, lambda index: resize_for_processor(dataset[index][0], processor))
     for i in range(len(dataset)):
         image, label, index = dataset[i]
         cache.add(resize_for_processor(image, processor), label, index)
@@ -67,12 +69,12 @@ def main() -> None:
     for batch in CachedBatches(cache, collator, args.batch_size):
         pixels_fp32 += batch["pixel_values"].nelement() * 4
     pass_s = time.time() - t0
-    per_image = cache.total_bytes / len(cache)
+    per_image = cache.total_bytes / max(len(cache) - cache.streamed, 1)  # of the images kept
     h, w = smart_resize(512, 512, factor=28, min_pixels=3136, max_pixels=200704)
     food_per_image = h * w * 3
     result = {
         "images": len(cache), "cache_bytes": cache.total_bytes, "memory_bytes": cache.memory_bytes,
-        "spilled_bytes": cache.spilled_bytes, "bytes_per_image": per_image,
+        "spilled_bytes": cache.spilled_bytes, "streamed_images": cache.streamed, "bytes_per_image": per_image,
         "fp32_pixel_values_bytes_same_set": pixels_fp32, "peak_rss_mb_before_cache": round(rss_before, 1),
         "peak_rss_mb_after_fill": round(rss_filled, 1), "peak_rss_mb_after_pass": round(peak_rss_mb(), 1),
         "fill_seconds": round(fill_s, 1), "pass_seconds": round(pass_s, 1),

@@ -19,6 +19,8 @@ await runTask(async () => {
       "keep-best": { type: "int", min: 1, valueName: "K", help: "After a sweep, apply the retention policy best:K (deletes the other checkpoints)." },
       "nproc-per-node": { type: "int", min: 1, valueName: "N", help: "Data-parallel evaluation with N processes (torchrun); metrics stay exact." },
       "batch-size": { type: "int", min: 1, valueName: "B", help: "Per-process batch size. Default: training.evaluation.batch_size, else 2 x per_device_batch_size." },
+      "cache-mb": { type: "int", min: 0, valueName: "MB", help: "--all: decoded images kept in RAM per process (uint8, at the processor's size) [default: 4096]." },
+      "cache-disk-mb": { type: "int", min: 0, valueName: "MB", help: "--all: spill file bound per process; images beyond both budgets are decoded again for every checkpoint [default: 4096]." },
     },
     examples: [
       "bun run tasks/evaluate.ts --checkpoint out/run/checkpoint-800",
@@ -36,6 +38,8 @@ await runTask(async () => {
     keepBest: values["keep-best"],
     nprocPerNode: values["nproc-per-node"],
     batchSize: values["batch-size"],
+    cacheMb: values["cache-mb"],
+    cacheDiskMb: values["cache-disk-mb"],
   });
   process.stdout.write(values.json ? JSON.stringify(jsonPayload(result), null, 2) + "\n" : humanReport(result));
   return result.retention?.failed ? 1 : 0;

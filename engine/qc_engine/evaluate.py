@@ -31,9 +31,7 @@ import functools
 import json
 import math
 import os
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +47,7 @@ from .config import QwenClassifyConfig, load_resolved
 from .data import (ClassifierCollator, DataError, ImageClassificationDataset, PaddedDataset, PaddedEvalSampler,
                    file_sha256, read_jsonl)
 from .errors import EXIT_FAILED, EXIT_OK, BadInput, report_failure
-from .image_cache import CachedBatches, UInt8ImageCache, resize_items
+from .image_cache import CachedBatches, UInt8ImageCache, resize_for_processor, resize_items
 from .eval_loop import gather_predictions, move_batch
 from .eval_records import (eval_entry, eval_key_for, eval_set_sha256, prediction_lines, preprocessing_settings,
                            write_eval_results)
@@ -79,7 +77,9 @@ def parse_args(argv):
                         help="per-process batch size (default: training.evaluation.batch_size, else 2 x per_device_batch_size)")
     parser.add_argument("--force", action="store_true", help="re-evaluate checkpoints already evaluated on this set")
     parser.add_argument("--cache-mb", type=int, default=int(os.environ.get("QC_EVAL_CACHE_MB", "4096")),
-                        help="preprocessed batches kept in memory per process; the rest are spilled to a temp folder")
+                        help="decoded images (uint8) kept in memory per process; the rest go to a spill file")
+    parser.add_argument("--cache-disk-mb", type=int, default=int(os.environ.get("QC_EVAL_CACHE_DISK_MB", "4096")),
+                        help="spill file bound per process; images beyond both budgets are decoded again per checkpoint")
     return parser.parse_args(argv)
 
 
@@ -206,43 +206,6 @@ def check_inputs(args, config: QwenClassifyConfig) -> dict:
 
 # ==================================================================== preprocessing once: the batch cache
 
-class BatchCache:
-    """Collated batches kept in memory up to a budget, the rest spilled to a temporary folder."""
-
-    def __init__(self, budget_bytes: int):
-        self.budget = budget_bytes
-        self.used = 0
-        self.items: list = []  # dict (in memory) or Path (on disk)
-        self.spill_dir: Path | None = None
-
-    @staticmethod
-    def nbytes(batch: dict) -> int:
-        return sum(v.element_size() * v.nelement() for v in batch.values() if hasattr(v, "nelement"))
-
-    def add(self, batch: dict) -> None:
-        size = self.nbytes(batch)
-        if self.used + size <= self.budget:
-            self.items.append(batch)
-            self.used += size
-            return
-        if self.spill_dir is None:
-            self.spill_dir = Path(tempfile.mkdtemp(prefix="qc-eval-cache-"))
-        path = self.spill_dir / f"batch-{len(self.items):06d}.pt"
-        torch.save(batch, path)
-        self.items.append(path)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __iter__(self):
-        for item in self.items:
-            yield torch.load(item, weights_only=True) if isinstance(item, Path) else item
-
-    def close(self) -> None:
-        if self.spill_dir is not None:
-            shutil.rmtree(self.spill_dir, ignore_errors=True)
-
-
 def build_processing(checked: dict, config: QwenClassifyConfig):
     """Tokenizer + image processor: from the first checkpoint's hf_model/, else the base model folder."""
     data_cfg, model_cfg = config.data, config.model
@@ -280,7 +243,8 @@ def compact(batch: dict, dtype) -> dict:
     return batch
 
 
-def preprocess_once(checked: dict, config: QwenClassifyConfig, batch_size: int, cache_mb: int, dtype, cache: bool = True):
+def preprocess_once(checked: dict, config: QwenClassifyConfig, batch_size: int, cache_mb: int, dtype, cache: bool = True,
+                    cache_disk_mb: int | None = None):
     """This rank's share of the set, collated once (cached when several checkpoints reuse it).
 
     Padding slots carry index -1 (filtered after the gather).
@@ -295,7 +259,10 @@ def preprocess_once(checked: dict, config: QwenClassifyConfig, batch_size: int, 
     if not cache:
         return StreamedBatches(loader, num_batches, dtype)
     # decoded and resized once, kept as uint8 (image_cache.py: 8x smaller than fp32 pixel_values)
-    images = UInt8ImageCache(cache_mb * 2**20)
+    def decode_again(index: int):  # an image over both budgets, on every pass (index -1: a padding slot)
+        return resize_for_processor(dataset[max(index, 0)][0], image_processor)
+
+    images = UInt8ImageCache(cache_mb * 2**20, None if cache_disk_mb is None else cache_disk_mb * 2**20, decode_again)
     resize_loader = DataLoader(PaddedDataset(dataset), batch_size=batch_size, sampler=sampler,
                                collate_fn=functools.partial(resize_items, image_processor=image_processor),
                                num_workers=min(config.data.num_workers, 4))
@@ -372,7 +339,7 @@ class WeightLoader:
 
 # ==================================================================== one checkpoint
 
-def run_model(model, cache: BatchCache, device, dtype, plan: CheckpointPlan):
+def run_model(model, cache: "CachedBatches | StreamedBatches", device, dtype, plan: CheckpointPlan):
     """Logits, labels and indices of the whole set, gathered from every rank; padding removed."""
     logits_parts, label_parts, index_parts = [], [], []
     last = 0.0
@@ -473,7 +440,7 @@ class EvaluateRecipe:
             return
         t_pre = time.time()
         self.cache = preprocess_once(self.checked, self.config, self.batch_size, self.args.cache_mb, self.dtype,
-                                     cache=len(self.todo) > 1)
+                                     cache=len(self.todo) > 1, cache_disk_mb=self.args.cache_disk_mb)
         self.preprocess_seconds = time.time() - t_pre
 
     def evaluate_all(self) -> None:

@@ -3,8 +3,12 @@
 The sweep (evaluate --all) used to cache collated fp32 pixel_values: (h*w/196) patches x 1176 floats
 x 4 bytes = 24 bytes per pixel, ~4.8 MB per image at data.image_max_pixels 200704, ~120 GB for
 Food-101's 25,250 validation images. This cache holds h*w*3 bytes per image instead (8x less: ~602 KB
-at 200704 pixels), in memory up to a budget, the rest in one spill file; the processor's rescale,
-normalisation and patching (cheap next to decode + resize) run per pass. Exact: the processor's own
+at 200704 pixels), in memory up to a budget, then in one spill file up to a disk budget; images beyond
+both are decoded again on every pass (streamed), so a sweep never needs more than memory + disk budget
+(evaluate's --cache-mb + --cache-disk-mb, 4 + 4 GiB by default) whatever the set's size. The processor's
+rescale, normalisation and patching (cheap next to decode + resize) run per pass.
+Food-101 (25,250 images at 448x448 after resize = 602,112 B each, 15.2 GB in all): 4 GiB in RAM, 4 GiB
+spilled, the remaining ~47% decoded again per checkpoint. Exact: the processor's own
 resize of an image already at its target size is the identity (PIL returns a copy), so the pixel
 values equal those of the original image (tested).
 """
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -45,13 +50,17 @@ def resize_items(items, image_processor) -> list:
 
 
 class UInt8ImageCache:
-    """Items (uint8 array, label, index) in insertion order; memory up to `budget_bytes`, then one spill file."""
+    """Items (uint8 array, label, index) in insertion order: memory up to `budget_bytes`, then one spill file up
+    to `disk_budget_bytes` (None: unbounded), then nothing kept: `reload(index)` decodes such an item again."""
 
-    def __init__(self, budget_bytes: int):
+    def __init__(self, budget_bytes: int, disk_budget_bytes: int | None = None, reload=None):
         self.budget = budget_bytes
+        self.disk_budget = disk_budget_bytes
+        self.reload = reload
         self.memory_bytes = 0
         self.spilled_bytes = 0
-        self.items: list = []  # (array | (offset, shape), label, index)
+        self.streamed = 0  # items decoded again on every pass
+        self.items: list = []  # (array | (offset, shape) | None, label, index)
         self.spill_dir: Path | None = None
         self._spill = None
 
@@ -59,6 +68,12 @@ class UInt8ImageCache:
         if self.memory_bytes + array.nbytes <= self.budget:
             self.items.append((array, label, index))
             self.memory_bytes += array.nbytes
+            return
+        if self.disk_budget is not None and self.spilled_bytes + array.nbytes > self.disk_budget:
+            if self.reload is None:
+                raise ValueError("UInt8ImageCache: over both budgets and no reload function to decode again")
+            self.items.append((None, label, index))
+            self.streamed += 1
             return
         if self._spill is None:
             self.spill_dir = Path(tempfile.mkdtemp(prefix="qc-eval-images-"))
@@ -76,7 +91,9 @@ class UInt8ImageCache:
 
     def get(self, position: int) -> tuple[Image.Image, int, int]:
         stored, label, index = self.items[position]
-        if not isinstance(stored, np.ndarray):
+        if stored is None:
+            stored = self.reload(index)
+        elif not isinstance(stored, np.ndarray):
             (offset, shape) = stored
             self._spill.flush()
             stored = np.fromfile(self._spill.name, dtype=np.uint8, count=int(np.prod(shape)), offset=offset).reshape(shape)
@@ -100,9 +117,12 @@ class CachedBatches:
         return (len(self.cache) + self.batch_size - 1) // self.batch_size
 
     def __iter__(self):
-        for start in range(0, len(self.cache), self.batch_size):
-            batch = self.collator([self.cache.get(i) for i in range(start, min(start + self.batch_size, len(self.cache)))])
-            yield self.compact(batch, self.dtype) if self.compact else batch
+        # Items over both budgets are decoded again here: a few threads (PIL decodes without the GIL).
+        with ThreadPoolExecutor(max_workers=4 if self.cache.streamed else 1) as pool:
+            for start in range(0, len(self.cache), self.batch_size):
+                positions = range(start, min(start + self.batch_size, len(self.cache)))
+                batch = self.collator(list(pool.map(self.cache.get, positions)))
+                yield self.compact(batch, self.dtype) if self.compact else batch
 
     def close(self) -> None:
         self.cache.close()

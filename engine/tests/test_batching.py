@@ -479,3 +479,35 @@ def test_uint8_cache_gives_the_same_pixel_values_within_a_stated_byte_bound(tiny
     assert fp32_bytes == 8 * cache.total_bytes  # 1176 floats per 196 pixels x 4 bytes = 24 B/pixel vs 3
     batches.close()
     assert not spill.exists()
+
+
+def test_uint8_cache_stays_within_memory_plus_disk_and_decodes_the_rest_again(tiny_model_dir, varied_images):
+    from qc_engine.data import ClassifierCollator, ImageClassificationDataset, Sample
+    from qc_engine.image_cache import CachedBatches, UInt8ImageCache, resize_for_processor
+    from qc_engine.model import load_processing
+
+    tokenizer, processor = load_processing(tiny_model_dir, 784, 28 * 28 * 25)
+    collator = ClassifierCollator(tokenizer, processor, "What digit?")
+    dataset = ImageClassificationDataset([Sample(p, i % 10, i + 1) for i, p in enumerate(varied_images)])
+    arrays = [resize_for_processor(dataset[i][0], processor) for i in range(len(dataset))]
+    memory, disk = arrays[0].nbytes + arrays[1].nbytes, arrays[2].nbytes + arrays[3].nbytes
+    decoded_again = []
+
+    def reload(index):
+        decoded_again.append(index)
+        return resize_for_processor(dataset[index][0], processor)
+
+    cache = UInt8ImageCache(memory, disk, reload)
+    for i, array in enumerate(arrays):
+        cache.add(array, dataset[i][1], i)
+    assert cache.memory_bytes <= memory and cache.spilled_bytes <= disk  # the two budgets hold
+    assert cache.streamed == sum(stored is None for stored, _, _ in cache.items) == len(dataset) - 4
+    batches = CachedBatches(cache, collator, batch_size=3)
+    direct = [collator([dataset[i] for i in range(s, min(s + 3, len(dataset)))]) for s in range(0, len(dataset), 3)]
+    for _ in range(2):  # once per checkpoint: the streamed images are decoded again each time
+        for a, b in zip(list(batches), direct):
+            assert torch.equal(a["pixel_values"], b["pixel_values"]) and torch.equal(a["labels"], b["labels"])
+    assert len(decoded_again) == 2 * cache.streamed
+    batches.close()
+    with pytest.raises(ValueError, match="no reload function"):
+        UInt8ImageCache(0, 0).add(arrays[0], 0, 0)

@@ -253,25 +253,7 @@ def test_one_checkpoint_streams_its_batches(trained, swept, tmp_path):
     assert json.loads((tmp_path / "s.json").read_text())["results"][0]["metrics"] == metrics_by_step(swept["summary"])[12]
 
 
-# ==================================================================== units: the batch cache, the set hash
-
-def test_batch_cache_keeps_order_spills_beyond_budget_and_cleans_up():
-    import torch
-
-    from qc_engine.evaluate import BatchCache
-
-    batches = [{"x": torch.full((4, 8), float(i)), "indices": torch.arange(4) + 4 * i} for i in range(5)]
-    cache = BatchCache(budget_bytes=2 * BatchCache.nbytes(batches[0]))
-    for b in batches:
-        cache.add(b)
-    assert len(cache) == 5 and sum(isinstance(i, Path) for i in cache.items) == 3
-    spill = cache.spill_dir
-    for _ in range(2):  # iterated once per checkpoint
-        for got, want in zip(cache, batches):
-            assert torch.equal(got["x"], want["x"]) and torch.equal(got["indices"], want["indices"])
-    cache.close()
-    assert not spill.exists()
-
+# ==================================================================== units: the set hash
 
 def test_eval_set_hash_follows_content_not_paths(tmp_path):
     from qc_engine.data import Sample

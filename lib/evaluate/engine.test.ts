@@ -13,6 +13,11 @@ describe("buildEvaluateArgv", () => {
     const argv = buildEvaluateArgv({ python: "py", checkpoints: ["c"], data: "d", resolved: "r", outJson: "o", nprocPerNode: 2 });
     expect(argv.slice(0, 7)).toEqual(["py", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", "-m", "qc_engine.evaluate"]);
     expect(argv).not.toContain("--force");
+    expect(argv).not.toContain("--cache-mb"); // the engine's defaults unless asked
+  });
+  test("the sweep's cache budgets reach the engine", () => {
+    const argv = buildEvaluateArgv({ python: "py", checkpoints: ["c"], data: "d", resolved: "r", outJson: "o", cacheMb: 512, cacheDiskMb: 0 });
+    expect(argv.slice(-4)).toEqual(["--cache-mb", "512", "--cache-disk-mb", "0"]);
   });
 });
 

@@ -18,6 +18,9 @@ export interface EvaluateArgvParams {
   resolved: string;
   outJson: string;
   batchSize?: number;
+  /** The sweep's image cache: RAM and spill-file budgets per process (MB); the engine's defaults when absent. */
+  cacheMb?: number;
+  cacheDiskMb?: number;
   force?: boolean;
   /** >1 launches through torchrun (torch.distributed.run) with that many processes. */
   nprocPerNode?: number;
@@ -43,6 +46,8 @@ export function buildEvaluateArgv(p: EvaluateArgvParams): string[] {
       : [p.python, "-m", "qc_engine.evaluate"];
   const argv = [...launcher, "--checkpoints", ...p.checkpoints, "--data", p.data, "--resolved", p.resolved, "--out-json", p.outJson];
   if (p.batchSize !== undefined) argv.push("--batch-size", String(p.batchSize));
+  if (p.cacheMb !== undefined) argv.push("--cache-mb", String(p.cacheMb));
+  if (p.cacheDiskMb !== undefined) argv.push("--cache-disk-mb", String(p.cacheDiskMb));
   if (p.force) argv.push("--force");
   return argv;
 }

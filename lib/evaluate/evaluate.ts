@@ -36,6 +36,9 @@ export interface EvaluateParams {
   keepBest?: number;
   nprocPerNode?: number;
   batchSize?: number;
+  /** The sweep's image cache budgets per process (MB): RAM, spill file. */
+  cacheMb?: number;
+  cacheDiskMb?: number;
   // --- injected side effects ---
   python?: string;
   spawn?: SpawnEngine;
@@ -226,6 +229,8 @@ async function evaluateWithConfig(
     resolved: runConfig.resolvedPath,
     outJson,
     batchSize: params.batchSize,
+    cacheMb: params.cacheMb,
+    cacheDiskMb: params.cacheDiskMb,
     force: params.force,
     nprocPerNode: params.nprocPerNode,
   });
