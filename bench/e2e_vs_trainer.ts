@@ -248,7 +248,7 @@ function main(): void {
   const cmd = values.quick ? "bun run bench/e2e_vs_trainer.ts --quick" : `bun run bench/e2e_vs_trainer.ts --runs ${runs} --write`;
   const lines = [
     HEADING, "",
-    `\`bun run tasks/train.ts\` (Bun config resolution, torchrun, the engine) against a user's own`,
+    `\`bun run tasks/train.ts\` (Bun config resolution, checks, the engine) against a user's own`,
     "`transformers.Trainer` script with DeepSpeed (`bench/hf_trainer_baseline.py`: the same model class and folder,",
     "the same JSONL + JPEG files read and preprocessed per sample in a torch Dataset + padding collator, the",
     "same hyperparameters, samples, save schedule and `ds_config.json`, evaluation off); the Trainer script through",
