@@ -48,7 +48,7 @@ export interface StartEvent {
   startup?: StartupTimeline;
 }
 /**
- * rank 0's start-up timeline, unix seconds: process_started / parent_started (this worker and its parent, torchrun's agent under tasks/train.ts, from the kernel, to 10 ms), imports_began / imports_done (torch, transformers, DeepSpeed), then <phase>_done at the end of each setup phase in order (distributed, input_check, model, data, engine, resume when resuming)
+ * rank 0's start-up timeline, unix seconds: process_started / parent_started (this worker and its parent: torchrun's agent, or tasks/train.ts itself for one process; from the kernel, to 10 ms), imports_began / imports_done (torch, transformers, DeepSpeed), then <phase>_done at the end of each setup phase in order (distributed, input_check, model, data, engine, resume when resuming)
  */
 export interface StartupTimeline {
   process_started: number;

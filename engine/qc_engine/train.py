@@ -227,23 +227,33 @@ def train_step(engine, optimizer, micro_batches, device, dtype, label_smoothing:
     return float(loss), lr, (float(grad_norm) if grad_norm is not None else None)
 
 
-def process_start_time(pid: int) -> float | None:
-    """Unix time at which process `pid` started, to 10 ms: from /proc (psutil's create_time adds the
-    boot time rounded to whole seconds, which can put a process start up to 1 s off time.time())."""
+def boot_time() -> float | None:
+    """Unix time of the boot, to 10 ms (/proc/uptime); None off Linux."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks since boot
         with open("/proc/uptime") as fh:
-            uptime = float(fh.read().split()[0])
-        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):  # not Linux, or the process is gone
+            return time.time() - float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
         return None
 
 
+def process_start_time(pid: int, boot: float | None = None) -> float | None:
+    """Unix time at which process `pid` started, to 10 ms: from /proc (psutil's create_time adds the
+    boot time rounded to whole seconds, which can put a process start up to 1 s off time.time()).
+    Pass one `boot` for several processes: their start times then keep the kernel's order."""
+    boot = boot_time() if boot is None else boot
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks since boot
+    except (OSError, ValueError, IndexError):  # not Linux, or the process is gone
+        return None
+    return None if boot is None else boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
 def startup_marks(imports_done: float) -> dict[str, float]:
-    """When this worker started, and its parent (torchrun's agent, under tasks/train.ts), and how long
-    its imports took: the first marks of the startup timeline (unix seconds)."""
-    marks = {"process_started": process_start_time(os.getpid()), "parent_started": process_start_time(os.getppid())}
+    """When this worker started, and its parent (torchrun's agent, or tasks/train.ts itself for one
+    process), and how long its imports took: the first marks of the startup timeline (unix seconds)."""
+    boot = boot_time()
+    marks = {"process_started": process_start_time(os.getpid(), boot), "parent_started": process_start_time(os.getppid(), boot)}
     marks = {k: v for k, v in marks.items() if v is not None}
     marks.setdefault("process_started", IMPORTS_BEGAN)
     return {**marks, "imports_began": IMPORTS_BEGAN, "imports_done": imports_done}
