@@ -11,12 +11,13 @@ with their model/data/output paths moved under --workdir and max_steps set to --
   qc_engine.random_init; --tiny: the tiny test model's dimensions, fp32 on the CPU;
 - per variant: steady-state samples/s (steps after the first 3), tokens/s (real, unpadded tokens),
   peak memory (torch.cuda.max_memory_allocated; RSS on the CPU), model FLOPs utilisation.
-MFU = model FLOPs/s / peak. Model FLOPs per sample: 6 x parameters x tokens for every part of the model
-(vision blocks per patch, merger per merged token, language layers per text+image token; embeddings,
-a lookup, not counted) plus attention, 12 x layers x width x (attended positions) per token
-(vision: 64-patch windows, full attention in fullatt_block_indexes; language: the whole sequence,
-not halved for causality), all from the config. Peak: the GPU's datasheet dense bf16 figure (H200 and
-H100 SXM: 989 TFLOP/s), or --peak-tflops.
+MFU = model FLOPs/s / peak. Model FLOPs per sample: qc_engine.telemetry.ModelFlops, the formula behind the
+engine's per-step `mfu` event field: 6 x parameters x tokens for every part of the model (vision blocks per
+patch, merger per merged token, language layers per text+image token; embeddings, a lookup, not counted)
+plus attention, 12 x layers x width x (attended positions) per token (vision: 64-patch windows, full
+attention in fullatt_block_indexes; language: the whole sequence, not halved for causality), all from the
+config. Peak: the GPU's datasheet dense bf16 figure (telemetry.DATASHEET_BF16_TFLOPS; H200 and H100 SXM:
+989 TFLOP/s), or --peak-tflops. The engine's own step events carry mfu too (engine_mfu: its last step's).
 --text-layers auto: the most language layers (of 28) whose full fine-tuning state fits the GPU (about 26
 bytes a parameter under ZeRO-2/3 with torch AdamW in fp32, plus 16 GiB for activations; an estimate, not
 measured here): all 7.75B parameters need ~200 GB, more than one 139 GiB H200 holds (16 layers fit).
@@ -39,7 +40,6 @@ SMOKE = REPO / "bench" / "gpu_smoke"
 DEFAULT_WORKDIR = "/tmp/qc_gpu_smoke"
 # Food-101-like sizes (its images have a longest side of 512).
 IMAGE_SIZES = [(512, 384), (384, 512), (512, 512), (512, 341), (341, 512), (512, 288)]
-DATASHEET_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0}
 # bf16 weights 2 + grads 2 (+ a flat copy 2), fp32 grads 4, master weights 4, Adam m and v 8, and torch AdamW's
 # full-size temporary (its denominator) 4 on ZeRO's one flat fp32 partition.
 BYTES_PER_PARAM = 26
@@ -154,30 +154,11 @@ def sample_tokens(model_dir: Path, sizes, min_pixels: int, max_pixels: int, prom
     return [out[s] for s in sizes]
 
 
-def flops_per_sample(config, model, sample: dict) -> float:
-    vc, tc = config.vision_config, config.text_config
-    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
-    visual = model.visual
-    n_blocks = count(visual.blocks) + count(visual.patch_embed)
-    n_merger = count(visual.merger)
-    n_text = count(model.language_model) - model.language_model.embed_tokens.weight.numel()
-    patches, seq = sample["patches"], sample["seq"]
-    merged = patches // vc.spatial_merge_size ** 2
-    dense = 6 * (n_blocks * patches + n_merger * merged + n_text * seq)
-    window = min(patches, (vc.window_size // vc.patch_size) ** 2)
-    full_layers = len(vc.fullatt_block_indexes)
-    vision_attn = 12 * vc.hidden_size * patches * ((vc.depth - full_layers) * window + full_layers * patches)
-    text_attn = 12 * tc.num_hidden_layers * tc.num_attention_heads * (tc.hidden_size // tc.num_attention_heads) * seq * seq
-    return float(dense + vision_attn + text_attn)
+def flops_per_sample(model, sample: dict) -> float:
+    """qc_engine.telemetry.ModelFlops (the formula the engine's per-step mfu uses), all parameters trainable."""
+    from qc_engine.telemetry import ModelFlops
 
-
-def peak_flops(name: str, override: float | None) -> tuple[float | None, str]:
-    if override:
-        return override * 1e12, f"--peak-tflops {override}"
-    for key, tflops in DATASHEET_BF16_TFLOPS.items():
-        if key in name:
-            return tflops * 1e12, f"{name}: datasheet dense bf16 {tflops:.0f} TFLOP/s"
-    return None, f"{name}: no datasheet figure known (pass --peak-tflops)"
+    return ModelFlops.from_model(model).sample(sample["patches"], sample["seq"])
 
 
 # ---------------------------------------------------------------- runs
@@ -239,8 +220,25 @@ def run_variant(variant: dict, work: Path, steps: int, timeout: int, tiny: bool)
         "peak_memory_bytes": max(e["memory_bytes"] for e in step_events),
         "memory_kind": step_events[-1]["memory_kind"], "final_loss": step_events[-1]["loss"],
         "global_batch": batch,
+        # the engine's own figures: its per-step mfu (null off a GPU) and the run's padding share (end event)
+        "engine_mfu": step_events[-1].get("mfu"), "padding_fraction": events[-1].get("padding_fraction"),
     })
     return result
+
+
+def print_table(results: list[dict], peak_note: str, seconds: float) -> None:
+    """The markdown table of the variants (BENCHMARKS.md's format)."""
+    print(f"\n| variant | samples/s | tokens/s | padding | peak memory | MFU | wall |\n|---|---|---|---|---|---|---|")
+    for r in results:
+        if "samples_per_s" in r:
+            mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
+            pad = f"{100 * r['padding_fraction']:.1f}%" if r.get("padding_fraction") is not None else "n/a"
+            print(f"| {r['name']} ({r['note']}) | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | {pad} | "
+                  f"{r['peak_memory_bytes'] / 2**30:.1f} GiB | {mfu} | {r['wall_s']} s |")
+        else:
+            print(f"| {r['name']} ({r['note']}) | {r.get('skipped') or 'failed, exit ' + str(r.get('exit_code'))} | | | | | |")
+    print(f"MFU against {peak_note}; model FLOPs per sample from the config (see bench/gpu_smoke.py). "
+          f"Total {seconds:.0f} s.")
 
 
 def main(argv=None) -> int:
@@ -275,7 +273,9 @@ def main(argv=None) -> int:
     per_sample = sample_tokens(model_dir, sizes, int(data_cfg["image_min_pixels"]), int(data_cfg["image_max_pixels"]),
                                data_cfg.get("prompt", ""))
     mean_tokens = sum(s["seq"] for s in per_sample) / len(per_sample)
-    mean_flops = sum(flops_per_sample(config, meta, s) for s in per_sample) / len(per_sample)
+    mean_flops = sum(flops_per_sample(meta, s) for s in per_sample) / len(per_sample)
+    from qc_engine.telemetry import peak_flops
+
     peak, peak_note = (None, "CPU: no MFU") if args.tiny else peak_flops(device_name, args.peak_tflops)
     depth = (f"text layers {config.text_config.num_hidden_layers} of 28" if not args.tiny else "tiny test dimensions")
     print(f"model: random-init Qwen2.5-VL ({'tiny' if args.tiny else '7B shapes'}, {depth}), {params / 1e6:,.2f}M parameters"
@@ -310,18 +310,12 @@ def main(argv=None) -> int:
                       f"{last['samples_per_s']:.2f} samples/s, {last['tokens_per_s']:.0f} tokens/s, peak "
                       f"{last['peak_memory_bytes'] / 2**30:.1f} GiB ({last['memory_kind']}), MFU "
                       + (f"{100 * last['mfu']:.1f}%" if last["mfu"] is not None else "n/a")
+                      + f" (engine's last step: "
+                      + (f"{100 * last['engine_mfu']:.1f}%" if last.get("engine_mfu") is not None else "n/a")
+                      + f"), padding {100 * (last.get('padding_fraction') or 0):.1f}%"
                       + f", final loss {last['final_loss']:.4f}, wall {last['wall_s']} s"), flush=True)
 
-    print(f"\n| variant | samples/s | tokens/s | peak memory | MFU | wall |\n|---|---|---|---|---|---|")
-    for r in results:
-        if "samples_per_s" in r:
-            mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
-            print(f"| {r['name']} ({r['note']}) | {r['samples_per_s']:.2f} | {r['tokens_per_s']:.0f} | "
-                  f"{r['peak_memory_bytes'] / 2**30:.1f} GiB | {mfu} | {r['wall_s']} s |")
-        else:
-            print(f"| {r['name']} ({r['note']}) | {r.get('skipped') or 'failed, exit ' + str(r.get('exit_code'))} | | | | |")
-    print(f"MFU against {peak_note}; model FLOPs per sample from the config (see bench/gpu_smoke.py). "
-          f"Total {time.time() - t_start:.0f} s.")
+    print_table(results, peak_note, time.time() - t_start)
     summary = {"device": device_name, "parameters": params, "text_layers": config.text_config.num_hidden_layers,
                "mean_tokens_per_sample": mean_tokens, "model_flops_per_sample": mean_flops, "peak": peak_note,
                "steps": steps, "results": results}

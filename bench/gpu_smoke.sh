@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU smoke benchmark: a random-init Qwen2.5-VL-7B (bench/qwen2_5_vl_7b_config.json), 20 steps each of
 # bf16 ZeRO-2 / ZeRO-3 (sdpa), flash-attention 2 (skipped when flash-attn is absent) and padded / packed
-# batching (skipped until data.batching exists): samples/s, tokens/s, peak memory, MFU.
+# batching (data.batching): samples/s, tokens/s, padding, peak memory, MFU (ours and the engine's own).
 #
 #   bash bench/gpu_smoke.sh [--tiny] [gpu_smoke.py options: --steps N --only zero2_sdpa,... --json FILE]
 #

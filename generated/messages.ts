@@ -99,6 +99,14 @@ export interface StepEvent {
    * On the last logged step of an epoch: that epoch's padding fraction (this rank's micro-batches).
    */
   epoch_padding_fraction?: number;
+  /**
+   * Model FLOPs per second over the logging window, all ranks, in TFLOP/s (qc_engine.telemetry.ModelFlops: per part 2N forward + 2N backward through it + 2N weight gradients of its trainable parameters, per token it sees, plus attention; real tokens only, so padding does not count).
+   */
+  model_tflops_per_s?: number;
+  /**
+   * Model FLOPs utilisation: model_tflops_per_s over the GPUs' datasheet dense bf16/fp16 peak (all ranks). null where no peak applies: the CPU, fp32 training, a GPU missing from the table.
+   */
+  mfu?: (number | null);
 }
 /**
  * events.jsonl: a partial evaluation during training, or the full one at the end.
@@ -231,7 +239,7 @@ export interface PlanCheckpoint {
   /**
    * where the weights come from
    */
-  source: ("hf_model" | "deepspeed" | null);
+  source: ("hf_model" | "adapter" | "deepspeed" | null);
 }
 /**
  * evaluate stdout: preprocessing progress (once for all checkpoints).
@@ -261,7 +269,7 @@ export interface CheckpointStartEvent {
   total: number;
   path: string;
   step: number;
-  source: ("hf_model" | "deepspeed");
+  source: ("hf_model" | "adapter" | "deepspeed");
 }
 /**
  * evaluate stdout: batches done for the current checkpoint.
@@ -334,7 +342,7 @@ export interface SummaryResult {
   path: string;
   step: number;
   status: ("evaluated" | "skipped");
-  source: ("hf_model" | "deepspeed" | null);
+  source: ("hf_model" | "adapter" | "deepspeed" | null);
   metrics: FullMetrics;
   seconds: (number | null);
   load_seconds: (number | null);
@@ -589,9 +597,9 @@ export interface EvalEntry {
   seconds: (number | null);
   preprocessing: Preprocessing;
   /**
-   * training: the engine's weights in memory
+   * training: the engine's weights in memory; adapter: a LoRA checkpoint's base model + adapter/ (peft)
    */
-  weights: ("training" | "hf_model" | "deepspeed");
+  weights: ("training" | "hf_model" | "adapter" | "deepspeed");
   world_size: number;
   batch_size: number;
   precision: ("fp32" | "bf16" | "fp16");

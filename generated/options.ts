@@ -301,10 +301,11 @@ export const OPTIONS: readonly OptionInfo[] = [
     "type": [
       "string"
     ],
-    "description": "How micro-batches are formed: padded (random order, each micro-batch padded to its longest sample) or length_grouped (samples of similar token counts share a micro-batch; seeded, deterministic, sharded across ranks, resumable). The padding fraction per epoch is reported.",
+    "description": "How micro-batches are formed (always per_device_batch_size samples each; the padding fraction per epoch is reported). padded: random order, each micro-batch padded to its longest sample. length_grouped: samples of similar token counts share a micro-batch (seeded, deterministic, sharded across ranks, resumable); little padding, but micro-batches alternate between all-small and all-large, so step time and memory vary more. packed: padding-free; random order as padded, the micro-batch's samples concatenated into one sequence with per-sample 3-D rope positions and attention kept within each sample (no padding at all). With flash_attention_2 that is the variable-length kernel (attention costs the sum of squared sample lengths); with sdpa or eager a block-diagonal mask over the whole packed row (correct, but attention computes the square of the packed length, so it pays mainly with flash_attention_2). Training only: evaluation batches stay padded.",
     "enum": [
       "padded",
-      "length_grouped"
+      "length_grouped",
+      "packed"
     ],
     "default": "padded"
   },

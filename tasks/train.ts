@@ -22,7 +22,8 @@ await runTask(async () => {
       "node-rank": { type: "int", min: 0, valueName: "R", help: "Rank of this node, 0..nnodes-1 (several nodes only)." },
       "rdzv-endpoint": { type: "string", valueName: "HOST:PORT", help: "Rendezvous endpoint shared by all nodes (several nodes only)." },
       "rdzv-id": { type: "string", valueName: "ID", help: "Rendezvous id shared by all nodes [default: qwen-classify]." },
-      resume: { type: "string", valueName: "auto|PATH", conflicts: ["overwrite"], help: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path." },
+      "rdzv-timeout": { type: "int", min: 1, valueName: "SECONDS", help: "Several nodes: how long the rendezvous waits for every node to join before this node exits with an error [default: 600]." },
+      resume: { type: "string", valueName: "auto|PATH", conflicts: ["overwrite"], help: "Resume: auto (newest complete checkpoint in output_dir) or a checkpoint path. Another process count keeps the global batch (accumulation adjusted; ZeRO state converted to DeepSpeed's universal format); an older checkpoint moves the newer ones to output_dir/superseded-<time>/." },
       "allow-batch-change": { type: "boolean", help: "Resume even though the global batch (processes x per-device batch x accumulation) differs from the checkpoint's (a warning instead of exit 2)." },
       overwrite: { type: "boolean", help: "Start fresh even if output_dir already holds checkpoints." },
       "allow-low-disk": { type: "boolean", help: "Start even if the disk check says the checkpoints will not fit." },
@@ -35,7 +36,7 @@ await runTask(async () => {
       "bun run tasks/train.ts --config configs/food101.yaml --dry-run",
       "bun run tasks/train.ts --config configs/food101.yaml --dry-run --plan --gpu-memory 80GiB   # will it fit; how many GPUs",
       "bun run tasks/train.ts --config configs/food101_no_eval_save_all.yaml --set training.lr=1e-5",
-      "bun run tasks/train.ts --config configs/food101.yaml --nnodes 2 --node-rank 0 --rdzv-endpoint host0:29500",
+      "bun run tasks/train.ts --config configs/food101.yaml --nnodes 2 --node-rank 0 --rdzv-endpoint host0:29500   # and --node-rank 1 on the other node",
     ],
     extraHelp: renderConfigOptionsHelp(),
   });
@@ -64,6 +65,7 @@ await runTask(async () => {
     allowLowDisk: values["allow-low-disk"],
     memory,
     allowOomRisk: values["allow-oom-risk"],
+    nodes: plan.nodes,
   });
   return result.exitCode;
 });

@@ -162,4 +162,40 @@ describe("tasks/evaluate.ts", () => {
     expect(r.stderr).toContain("--bogus");
     rmSync(copy, { recursive: true, force: true });
   }, 600_000);
+
+  test("adapter-only LoRA checkpoint: a missing base model folder (evaluate --all) or adapter/ (predict) is refused (exit 2), naming it and the fix", () => {
+    // A checkpoint as hf_format: adapter leaves it (training_info "lora", adapter/, no hf_model/); the refusals come
+    // before any weight is read, so placeholder adapter files do (engine/tests/test_lora_train.py runs the real one).
+    const copy = mkdtempSync(join(tmpdir(), "qc-cli-eval-lora-"));
+    const ckpt = join(copy, "checkpoint-6");
+    cpSync(built.checkpoints[0], ckpt, { recursive: true });
+    cpSync(join(built.run, "resolved_config.json"), join(copy, "resolved_config.json"));
+    rmSync(join(ckpt, "hf_model"), { recursive: true });
+    const info = JSON.parse(readFileSync(join(ckpt, "training_info.json"), "utf8"));
+    const base = join(copy, "gone", "Qwen2.5-VL-7B-Instruct");
+    info.has_hf_model = false;
+    info.files = Object.fromEntries(Object.entries(info.files ?? {}).filter(([k]) => !k.startsWith("hf_model/")));
+    info.lora = { r: 4, alpha: 8, dropout: 0, target_modules: ["q_proj"], vision_tower: "frozen", adapter_dir: "adapter", hf_model: "absent", base_model: base, base_revision: null };
+    writeFileSync(join(ckpt, "training_info.json"), JSON.stringify(info));
+    for (const f of ["adapter_config.json", "adapter_model.safetensors"]) {
+      cpSync(join(built.run, "resolved_config.json"), join(ckpt, "adapter", f)); // placeholder content
+    }
+    const before = snapshot(copy);
+    const r = evaluate(["--all", copy, "--eval-data", built.eval_data]); // the sweep takes adapter-only checkpoints
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`the LoRA base model folder ${base} (${join(ckpt, "training_info.json")} lora.base_model) does not exist`);
+    expect(r.stderr).toContain("put that model folder back at this path");
+    expect(r.stderr).not.toContain("Traceback");
+    expect(snapshot(copy)).toEqual(before); // nothing written
+
+    rmSync(join(ckpt, "adapter"), { recursive: true });
+    const predict = Bun.spawnSync([BUN, "run", join(ROOT, "tasks", "predict.ts"), "--checkpoint", ckpt, "--images", built.eval_data, "--out", join(copy, "p.jsonl")], {
+      cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, NO_COLOR: "1", DS_ACCELERATOR: "cpu", OMP_NUM_THREADS: "1" },
+    });
+    expect(predict.exitCode).toBe(2);
+    expect(predict.stderr.toString()).toContain(`${ckpt}: a LoRA checkpoint needs hf_model/ or adapter/`);
+    expect(predict.stderr.toString()).toContain(`bun run tasks/export.ts --checkpoint ${ckpt} --merge`);
+    expect(existsSync(join(copy, "p.jsonl"))).toBe(false);
+    rmSync(copy, { recursive: true, force: true });
+  }, 600_000);
 });

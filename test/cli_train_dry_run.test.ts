@@ -80,11 +80,16 @@ describe("tasks/train.ts --dry-run", () => {
   });
 
   test("several nodes: rendezvous flags in the command; bad launch flags exit 2", () => {
-    const r = train(["--dry-run", "--json", "--nnodes", "2", "--node-rank", "1", "--rdzv-endpoint", "h0:29500", "--nproc-per-node", "8"]);
+    const r = train(["--dry-run", "--json", "--nnodes", "2", "--node-rank", "1", "--rdzv-endpoint", "h0:29500", "--nproc-per-node", "8", "--rdzv-timeout", "30"]);
     expect(r.code).toBe(0);
-    const cmd: string[] = JSON.parse(r.out).command;
-    expect(cmd.join(" ")).toContain("--nnodes 2 --node-rank 1 --rdzv-backend c10d --rdzv-endpoint h0:29500");
+    const doc = JSON.parse(r.out);
+    const cmd: string[] = doc.command;
+    expect(cmd.join(" ")).toContain("--nnodes 2 --node-rank 1 --rdzv-backend c10d --rdzv-endpoint h0:29500 --rdzv-id qwen-classify --rdzv-conf join_timeout=30");
+    expect(cmd.slice(-2)).toEqual(["--config-hash", doc.config_hash]);
     expect(train(["--dry-run", "--nnodes", "2"]).code).toBe(2);
+    const lone = train(["--dry-run", "--rdzv-timeout", "30"]);
+    expect(lone.code).toBe(2);
+    expect(lone.err).toContain("--rdzv-timeout is for several nodes only: add --nnodes N (N > 1), or drop --rdzv-timeout");
     expect(train(["--dry-run", "--nproc-per-node", "zero"]).err).toContain("--nproc-per-node");
   });
 

@@ -26,6 +26,7 @@ from .errors import BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
 from .config import ModelConfig
 from .manifest import build_manifest, verify_checkpoint
+from .universal import unshare_zero3_steps
 from .model import hub_snapshot_source, load_hf_classifier
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -225,7 +226,7 @@ class CheckpointManager:
     with_adapter: bool = False  # LoRA: save_hf also writes adapter/ (even when hf_model/ is not written)
     saved_steps: set = field(default_factory=set)
     # Copied into each checkpoint (self-contained: a lone copied checkpoint-N can still be exported,
-    # evaluated and resumed): {"resolved_config.json": path, "ds_config.json": path}.
+    # evaluated and resumed): {"resolved_config.json": path, "ds_config.json": path or the dict as run}.
     run_files: dict = field(default_factory=dict)
 
     def final_dir(self, step: int) -> Path:
@@ -282,25 +283,37 @@ class CheckpointManager:
         # Every file (all ranks' shards: they finished before the barrier) fsynced + hashed before the file
         # that marks the checkpoint complete.
         for name, src in self.run_files.items():
-            if src and Path(src).is_file():
+            if isinstance(src, dict):  # the content as run (the ds_config after an elastic resume's accumulation)
+                write_json_atomic(tmp / name, src)
+            elif src and Path(src).is_file():
                 shutil.copyfile(src, tmp / name)
         info.files = build_manifest(tmp)
         write_json_atomic(tmp / "training_info.json", info.record())
         final = self.final_dir(step)
+        if final.exists():  # never expected (resume moves newer ones aside first); a rename must not fail here
+            from .supersede import move_into_superseded  # deferred: supersede imports this module
+
+            dest = move_into_superseded(self.out, [final])
+            print(f"warning: {final.name} already existed; moved to {dest}", file=sys.stderr, flush=True)
         os.replace(tmp, final)
         fsync_dir(self.out)
         if best is not None:
             write_json_atomic(self.out / "best_checkpoint.json", best)
 
-    def load_for_resume(self, ckpt: Path) -> dict:
-        """Every rank: DeepSpeed state and this rank's RNG from `ckpt`; returns its training_info."""
+    def load_for_resume(self, ckpt: Path, universal_dir: Path | None = None) -> dict:
+        """Every rank: DeepSpeed state and this rank's RNG from `ckpt`; returns its training_info.
+        `universal_dir`: its universal form (universal.py; the engine runs with checkpoint.load_universal).
+        On another process count a rank without its own RNG file keeps the seeded state."""
         info = read_json(ckpt / "training_info.json")
         verify_checkpoint(ckpt, info, hashes=os.environ.get("QC_VERIFY_CHECKPOINT") == "1")
         step = int(info["step"])
-        load_path, _ = self.engine.load_checkpoint(str(ckpt / "deepspeed"), tag=deepspeed_tag(step),
+        load_dir = universal_dir or ckpt / "deepspeed"
+        load_path, _ = self.engine.load_checkpoint(str(load_dir), tag=deepspeed_tag(step),
                                                    load_module_strict=not self.with_adapter)
         if load_path is None:
-            raise BadInput(f"{ckpt}/deepspeed: DeepSpeed could not load tag {deepspeed_tag(step)}")
+            raise BadInput(f"{load_dir}: DeepSpeed could not load tag {deepspeed_tag(step)}")
+        if universal_dir is not None and self.zero_stage == 3:
+            unshare_zero3_steps(self.engine.optimizer)
         rng_file = ckpt / "deepspeed" / deepspeed_tag(step) / f"qc_rng_rank{self.rank}.pt"
         if rng_file.is_file():
             set_rng_state(torch.load(rng_file, weights_only=False))

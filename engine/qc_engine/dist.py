@@ -9,6 +9,18 @@ import torch
 import torch.distributed as dist
 
 
+def init_device() -> torch.device:
+    """The process group under torchrun (nccl on GPUs; gloo on the CPU or with DS_ACCELERATOR=cpu) and this
+    rank's device: the start of evaluate and predict (train.py lets DeepSpeed set up its own)."""
+    use_cuda = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(local_rank())
+        return torch.device("cuda", local_rank())
+    return torch.device("cpu")
+
+
 def is_dist() -> bool:
     return dist.is_available() and dist.is_initialized()
 
@@ -70,6 +82,14 @@ def all_reduce_max_flag(flag: bool, device) -> bool:
     t = torch.tensor([1.0 if flag else 0.0], device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item() > 0)
+
+
+def all_reduce_max_int(value: int, device) -> int:
+    if not is_dist():
+        return int(value)
+    t = torch.tensor([int(value)], device=device, dtype=torch.long)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
 
 
 def all_reduce_mean(value: float, device) -> float:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import QwenClassifyConfig
-from .events import json_safe  # noqa: F401 - re-exported for evaluate.py
+from .protocol import json_safe
 from .fsio import read_json, write_json_atomic, write_text_atomic
 from .locks import checkpoint_in_use
 

@@ -5,8 +5,10 @@
 
 One process evaluates every listed checkpoint: the evaluation set is validated, hashed, decoded
 and preprocessed ONCE (the processed batches are cached, in memory up to --cache-mb, then on
-disk) and reused for each checkpoint. Weights come from hf_model/ when it is there, else from
-the DeepSpeed state (deferred checkpoints). Every sample is counted exactly once whatever the
+disk) and reused for each checkpoint. Weights come from hf_model/ when it is there, else, for a LoRA
+checkpoint saved with hf_format: adapter, from the run's base model + adapter/ (peft; the base is read
+once for the whole sweep, adapters swapped: lora.AdapterModels), else from the DeepSpeed state
+(deferred checkpoints). Every sample is counted exactly once whatever the
 number of ranks (padded sampler + gather + filter).
 
 Writes, per checkpoint (rank 0, atomically, only after every input check passed):
@@ -38,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as tdist
 import transformers
 from torch.utils.data import DataLoader
 
@@ -50,15 +51,17 @@ from .data import (ClassifierCollator, DataError, ImageClassificationDataset, Pa
 from .errors import EXIT_FAILED, EXIT_OK, BadInput, report_failure
 from .image_cache import CachedBatches, UInt8ImageCache, resize_items
 from .eval_loop import gather_predictions, move_batch
-from .eval_records import (eval_entry, eval_key_for, eval_set_sha256, json_safe as _json_safe,  # noqa: F401
-                           prediction_lines, preprocessing_settings, write_eval_results)
+from .eval_records import (eval_entry, eval_key_for, eval_set_sha256, prediction_lines, preprocessing_settings,
+                           write_eval_results)
 from .export import (ExportError, Reporter, cast_state, check_deepspeed_files, consolidate_deepspeed, deepspeed_tag_dir,
                      model_config_for, skeleton)
+from .lora import AdapterModels, adapter_folder, base_model_folder, missing_weights_message
 from .manifest import verify_checkpoint
 from .fsio import write_text_atomic
 from .metrics import classification_metrics, scalar_metrics
 from .model import ModelFolderError, check_model_folder, load_processing, torch_dtype_for
 from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
+from .protocol import emit, json_safe
 
 SPLIT = "full"
 
@@ -80,15 +83,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-# ==================================================================== output (rank 0)
-
-def emit(event: str, **fields) -> None:
-    """One protocol line on stdout, rank 0 only."""
-    if qd.is_main():
-        sys.stdout.write(json.dumps({"event": event, "time": time.time(), **_json_safe(fields)}) + "\n")
-        sys.stdout.flush()
-
-
 # ==================================================================== inputs: checkpoints, classes, data
 
 @dataclass
@@ -96,8 +90,10 @@ class CheckpointPlan:
     path: Path
     step: int
     info: dict
-    source: str  # "hf_model" | "deepspeed"
+    source: str  # "hf_model" | "adapter" | "deepspeed"
     class_names: list[str]
+    base: Path | None = None  # "adapter": the base model folder the adapter goes on (lora.base_model_folder)
+    adapter: Path | None = None  # "adapter": checkpoint-N/adapter/
     action: str = "evaluate"  # | "skip"
     existing: dict | None = None  # the eval_results entry that makes it a skip
 
@@ -144,10 +140,16 @@ def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
     verify_checkpoint(path, info, hashes=os.environ.get("QC_VERIFY_CHECKPOINT") == "1",
                       skip_prefixes=("deepspeed/",) if slim else ())
     hf_dir = path / "hf_model"
+    base = adapter = None
     if hf_model_ready(hf_dir):
         source = "hf_model"
         hf_config = json.loads((hf_dir / "config.json").read_text())
         id2label = hf_config.get("id2label") or info.get("id2label") or {}
+    elif info.get("lora"):  # adapter-only (hf_format: adapter): base + adapter/ through peft, nothing exported
+        adapter = adapter_folder(path, info)
+        if adapter is None:
+            raise BadInput(missing_weights_message(path, info))
+        source, base, id2label = "adapter", base_model_folder(path, info), info.get("id2label") or {}
     else:
         problem = deepspeed_ready(path, info)
         if problem:
@@ -165,7 +167,8 @@ def read_checkpoint(path_text: str, num_labels: int) -> CheckpointPlan:
     if ckpt_labels != num_labels or len(class_names) != num_labels:
         raise BadInput(f"{path}: the model has {ckpt_labels} labels but the config's model.num_labels is {num_labels}; "
                        "evaluate with the config the checkpoint was trained with (--config)")
-    return CheckpointPlan(path=path, step=step, info=info, source=source, class_names=class_names)
+    return CheckpointPlan(path=path, step=step, info=info, source=source, class_names=class_names, base=base,
+                          adapter=adapter)
 
 
 def check_inputs(args, config: QwenClassifyConfig) -> dict:
@@ -244,6 +247,7 @@ def build_processing(checked: dict, config: QwenClassifyConfig):
     """Tokenizer + image processor: from the first checkpoint's hf_model/, else the base model folder."""
     data_cfg, model_cfg = config.data, config.model
     source = next((p.path / "hf_model" for p in checked["plans"] if p.source == "hf_model"), None)
+    source = source or next((p.base for p in checked["plans"] if p.source == "adapter"), None)
     if source is None:
         try:
             source = check_model_folder(model_cfg.pretrained_name)
@@ -327,11 +331,13 @@ def deepspeed_state_dict(plan: CheckpointPlan) -> dict:
 
 
 class WeightLoader:
-    """Loads a checkpoint's classifier; DeepSpeed-only checkpoints reuse one skeleton model."""
+    """Loads a checkpoint's classifier; DeepSpeed-only checkpoints reuse one skeleton model, adapter-only
+    ones one base model (lora.AdapterModels: read once, adapters swapped)."""
 
-    def __init__(self, checked: dict, config: QwenClassifyConfig, device, dtype):
+    def __init__(self, checked: dict, config: QwenClassifyConfig, device, dtype, precision: str):
         self.checked, self.config, self.device, self.dtype = checked, config, device, dtype
         self.skeleton = None
+        self.adapters = AdapterModels(checked["class_names"], config.model.pooling, precision, device)
 
     def _from_hf(self, hf_dir: Path):
         # The engine's own class (the same code hf_model/ ships): no remote code from the checkpoint runs.
@@ -343,13 +349,14 @@ class WeightLoader:
             if hf is not None:
                 self.skeleton = self._from_hf(hf)
             else:  # the classifier rebuilt from the base model's config (the export helper's way)
-
                 plan = self.checked["plans"][0]
                 config, _ = model_config_for(plan.path, plan.info, self.config, self.checked["class_names"])
                 self.skeleton = skeleton(config, self.dtype, device="cpu")
         return self.skeleton
 
     def load(self, plan: CheckpointPlan):
+        if plan.source == "adapter":
+            return self.adapters.load(plan.base, plan.adapter)
         if plan.source == "hf_model":
             model = self._from_hf(plan.path / "hf_model")
         else:
@@ -394,27 +401,21 @@ def write_results(plan: CheckpointPlan, checked: dict, metrics: dict, lines: lis
     return entry
 
 
-# ==================================================================== main
+# ==================================================================== the recipe
 
-def run(args) -> int:
-    t_start = time.time()
-
-    # ---------------------------------------------------------------- distributed setup
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not tdist.is_initialized():
-        backend = "nccl" if torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu" else "gloo"
-        tdist.init_process_group(backend=backend)
-    if torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu":
-        torch.cuda.set_device(qd.local_rank())
-        device = torch.device("cuda", qd.local_rank())
-    else:
-        device = torch.device("cpu")
+def setup_device():
+    """This rank's device (dist.init_device), and transformers quiet unless QC_VERBOSE on rank 0."""
+    device = qd.init_device()
     if not (qd.is_main() and os.environ.get("QC_VERBOSE")):
         transformers.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
+    return device
 
-    # ---------------------------------------------------------------- input checks (rank 0), nothing written yet
+
+def check_inputs_on_rank0(args) -> dict:
+    """Rank 0 checks every input before anything is loaded or written; every rank gets the verdict, so all
+    of them raise the same BadInput (exit 2) instead of the others hanging in the next collective."""
     checked = None
-    config = None
     if qd.is_main():
         try:
             config, _ = load_resolved(args.resolved)
@@ -424,84 +425,124 @@ def run(args) -> int:
     checked = qd.broadcast_object(checked)
     if not checked["ok"]:
         raise BadInput(checked["message"])
-    config = checked["config"]
-    plans: list[CheckpointPlan] = checked["plans"]
-    samples, class_names = checked["samples"], checked["class_names"]
-    world = qd.world_size()
-    # training.evaluation.batch_size 0 means twice the training batch (schema)
-    batch_size = (args.batch_size or config.training.evaluation.batch_size
-                  or 2 * config.training.per_device_batch_size)
-    num_batches = math.ceil(len(samples) / (world * batch_size))
-    precision = precision_for(config, device)
+    return checked
 
-    dtype = torch_dtype_for(precision)
-    emit("plan", checkpoints=[{"path": str(p.path), "step": p.step, "action": p.action, "source": p.source} for p in plans],
-         data=str(Path(args.data).resolve()), data_sha256=checked["data_sha256"], eval_key=checked["eval_key"],
-         num_samples=len(samples), num_batches=num_batches, batch_size=batch_size, world_size=world)
 
-    # ---------------------------------------------------------------- preprocess once
-    todo = [p for p in plans if p.action == "evaluate"]
-    t_pre = time.time()
-    # several checkpoints: preprocess once into the cache; one: stream (nothing to reuse)
-    cache = (preprocess_once(checked, config, batch_size, args.cache_mb, dtype, cache=len(todo) > 1)
-             if todo else None)
-    preprocess_seconds = time.time() - t_pre
-    extra = {"data": args.data, "world_size": world, "batch_size": batch_size, "precision": precision}
+def result_row(plan: CheckpointPlan, status: str, metrics: dict, timing: dict) -> dict:
+    """One checkpoint's entry in the summary's `results` (timing: seconds, load_seconds, images_per_s)."""
+    return {"path": str(plan.path), "step": plan.step, "status": status, "source": plan.source, "metrics": metrics,
+            **timing, "eval_results": str(plan.path / "eval_results.json"),
+            "predictions": str(plan.path / "predictions.jsonl")}
 
-    # ---------------------------------------------------------------- each checkpoint
-    results = []
-    loader = WeightLoader(checked, config, device, dtype)
-    try:
-        for plan in plans:
-            if plan.action == "skip":
-                emit("skip", path=str(plan.path), step=plan.step,
-                     reason=f"already evaluated on this set at {plan.existing.get('evaluated_at')}; --force re-evaluates")
-                results.append({"path": str(plan.path), "step": plan.step, "status": "skipped", "source": plan.source,
-                                "metrics": plan.existing["metrics"], "seconds": None, "load_seconds": None,
-                                "images_per_s": None, "eval_results": str(plan.path / "eval_results.json"),
-                                "predictions": str(plan.path / "predictions.jsonl")})
-                continue
-            index = todo.index(plan) + 1
-            emit("checkpoint_start", index=index, total=len(todo), path=str(plan.path), step=plan.step, source=plan.source)
-            t_load = time.time()
-            model = loader.load(plan)
-            load_seconds = time.time() - t_load
-            qd.barrier()
-            t_eval = time.time()
-            logits, labels, indices = run_model(model, cache, device, dtype, plan)
-            seconds = time.time() - t_eval
-            if model is not loader.skeleton:
-                del model
-            if len(np.unique(indices)) != len(samples) or len(indices) != len(samples):
-                raise RuntimeError(f"evaluation counted {len(indices)} predictions for {len(samples)} samples")
-            metrics = classification_metrics(logits, labels, class_names, detailed=True)
-            metrics["labels"] = list(class_names)
-            if qd.is_main():
-                lines = prediction_lines(logits, labels, indices, samples, class_names, checked["eval_key"])
-                write_results(plan, checked, metrics, lines, {**extra, "seconds": seconds})
-            qd.barrier()
-            images_per_s = len(samples) / max(seconds, 1e-9)
-            emit("checkpoint_done", path=str(plan.path), step=plan.step, metrics=scalar_metrics(metrics),
-                 num_samples=len(samples), seconds=seconds, load_seconds=load_seconds, images_per_s=images_per_s)
-            results.append({"path": str(plan.path), "step": plan.step, "status": "evaluated", "source": plan.source,
-                            "metrics": metrics, "seconds": seconds, "load_seconds": load_seconds,
-                            "images_per_s": images_per_s, "eval_results": str(plan.path / "eval_results.json"),
-                            "predictions": str(plan.path / "predictions.jsonl")})
-    finally:
-        if cache is not None:
-            cache.close()
 
-    # ---------------------------------------------------------------- summary
-    summary = {"eval_key": checked["eval_key"], "data": str(Path(args.data).resolve()),
-               "data_sha256": checked["data_sha256"], "num_samples": len(samples), "world_size": world,
-               "batch_size": batch_size, "precision": precision, "preprocess_seconds": preprocess_seconds,
-               "total_seconds": time.time() - t_start, "results": results}
-    if qd.is_main():
-        out = Path(args.out_json)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out, json.dumps(_json_safe(summary), indent=2) + "\n")
-    emit("summary", **summary)
-    return EXIT_OK
+class EvaluateRecipe:
+    """One evaluation command, read top to bottom (as train.TrainRecipe): setup() (device, input checks on
+    rank 0, the plan event), preprocess() (the set once), evaluate_all() (each checkpoint: evaluate_one or
+    skip), finish() (the summary file and event)."""
+
+    def __init__(self, args):
+        self.args = args
+        self.t_start = time.time()
+        self.results: list[dict] = []
+        self.cache = None
+        self.preprocess_seconds = 0.0
+
+    def setup(self) -> None:
+        self.device = setup_device()
+        self.checked = check_inputs_on_rank0(self.args)
+        self.config: QwenClassifyConfig = self.checked["config"]
+        self.plans: list[CheckpointPlan] = self.checked["plans"]
+        self.samples, self.class_names = self.checked["samples"], self.checked["class_names"]
+        self.todo = [p for p in self.plans if p.action == "evaluate"]
+        self.world = qd.world_size()
+        # training.evaluation.batch_size 0 means twice the training batch (schema)
+        training = self.config.training
+        self.batch_size = self.args.batch_size or training.evaluation.batch_size or 2 * training.per_device_batch_size
+        self.precision = precision_for(self.config, self.device)
+        self.dtype = torch_dtype_for(self.precision)
+        self.data = str(Path(self.args.data).resolve())
+        emit("plan", checkpoints=[{"path": str(p.path), "step": p.step, "action": p.action, "source": p.source}
+                                  for p in self.plans],
+             data=self.data, data_sha256=self.checked["data_sha256"], eval_key=self.checked["eval_key"],
+             num_samples=len(self.samples), num_batches=math.ceil(len(self.samples) / (self.world * self.batch_size)),
+             batch_size=self.batch_size, world_size=self.world)
+
+    def preprocess(self) -> None:
+        """Several checkpoints: the set preprocessed once into the cache; one: streamed (nothing to reuse)."""
+        if not self.todo:
+            return
+        t_pre = time.time()
+        self.cache = preprocess_once(self.checked, self.config, self.batch_size, self.args.cache_mb, self.dtype,
+                                     cache=len(self.todo) > 1)
+        self.preprocess_seconds = time.time() - t_pre
+
+    def evaluate_all(self) -> None:
+        loader = WeightLoader(self.checked, self.config, self.device, self.dtype, self.precision)
+        try:
+            for plan in self.plans:
+                if plan.action == "skip":
+                    self.skip(plan)
+                else:
+                    self.evaluate_one(plan, loader)
+        finally:
+            if self.cache is not None:
+                self.cache.close()
+
+    def skip(self, plan: CheckpointPlan) -> None:
+        emit("skip", path=str(plan.path), step=plan.step,
+             reason=f"already evaluated on this set at {plan.existing.get('evaluated_at')}; --force re-evaluates")
+        self.results.append(result_row(plan, "skipped", plan.existing["metrics"],
+                                       {"seconds": None, "load_seconds": None, "images_per_s": None}))
+
+    def evaluate_one(self, plan: CheckpointPlan, loader: WeightLoader) -> None:
+        samples, class_names = self.samples, self.class_names
+        emit("checkpoint_start", index=self.todo.index(plan) + 1, total=len(self.todo), path=str(plan.path),
+             step=plan.step, source=plan.source)
+        t_load = time.time()
+        model = loader.load(plan)
+        load_seconds = time.time() - t_load
+        qd.barrier()
+        t_eval = time.time()
+        logits, labels, indices = run_model(model, self.cache, self.device, self.dtype, plan)
+        seconds = time.time() - t_eval
+        if model is not loader.skeleton:
+            del model
+        if len(np.unique(indices)) != len(samples) or len(indices) != len(samples):
+            raise RuntimeError(f"evaluation counted {len(indices)} predictions for {len(samples)} samples")
+        metrics = classification_metrics(logits, labels, class_names, detailed=True)
+        metrics["labels"] = list(class_names)
+        if qd.is_main():
+            lines = prediction_lines(logits, labels, indices, samples, class_names, self.checked["eval_key"])
+            write_results(plan, self.checked, metrics, lines, {"data": self.args.data, "world_size": self.world,
+                                                               "batch_size": self.batch_size,
+                                                               "precision": self.precision, "seconds": seconds})
+        qd.barrier()
+        images_per_s = len(samples) / max(seconds, 1e-9)
+        emit("checkpoint_done", path=str(plan.path), step=plan.step, metrics=scalar_metrics(metrics),
+             num_samples=len(samples), seconds=seconds, load_seconds=load_seconds, images_per_s=images_per_s)
+        self.results.append(result_row(plan, "evaluated", metrics, {"seconds": seconds, "load_seconds": load_seconds,
+                                                                     "images_per_s": images_per_s}))
+
+    def finish(self) -> int:
+        """--out-json (rank 0, atomically) and the summary event."""
+        summary = {"eval_key": self.checked["eval_key"], "data": self.data, "data_sha256": self.checked["data_sha256"],
+                   "num_samples": len(self.samples), "world_size": self.world, "batch_size": self.batch_size,
+                   "precision": self.precision, "preprocess_seconds": self.preprocess_seconds,
+                   "total_seconds": time.time() - self.t_start, "results": self.results}
+        if qd.is_main():
+            out = Path(self.args.out_json)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(out, json.dumps(json_safe(summary), indent=2) + "\n")
+        emit("summary", **summary)
+        return EXIT_OK
+
+
+def run(args) -> int:
+    recipe = EvaluateRecipe(args)
+    recipe.setup()
+    recipe.preprocess()
+    recipe.evaluate_all()
+    return recipe.finish()
 
 
 def main(argv=None) -> int:

@@ -49,6 +49,7 @@ from .data import ClassifierCollator, ImageClassificationDataset, load_class_nam
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, BadInput
 from .fsio import dir_bytes, fsync_dir, read_json, write_json_atomic
 from .locks import checkpoint_in_use
+from .lora import adapter_folder, adapter_on_base, base_model_folder, merged_state_dict, missing_weights_message
 from .manifest import build_manifest, verify_checkpoint
 from .model import AUTO_MAP, load_hf_classifier, load_processing, save_hf_model
 from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
@@ -518,23 +519,81 @@ def check_resources(checkpoint: Path, n_params: int, dtype_name: str, verify: bo
 def merged_lora_state(checkpoint: Path, info: dict, run_config: QwenClassifyConfig | None, class_names: list[str],
                       report: Reporter) -> dict:
     """A LoRA checkpoint's merged classifier weights: the base model + adapter/ (peft), folded together."""
-    from peft import PeftModel
-
-    from .lora import merged_state_dict
-    from .model import build_classifier
-
-    base = run_config.model.pretrained_name if run_config else info["lora"]["base_model"]
-    if not (Path(base) / "config.json").is_file():
-        raise BadInput(f"{checkpoint}: the LoRA base model {base} is not a local model folder; "
-                       "download it (or rerun from the run's output_dir, whose resolved_config.json names it)")
-    report.line(f"merging {checkpoint / info['lora']['adapter_dir']} into the base model {base}")
-    model = build_classifier(base, class_names, pooling=run_config.model.pooling if run_config else "last_token")
-    peft_model = PeftModel.from_pretrained(model, str(checkpoint / info["lora"]["adapter_dir"]))
+    base = base_model_folder(checkpoint, info)
+    adapter = adapter_folder(checkpoint, info)
+    if adapter is None:
+        raise BadInput(missing_weights_message(checkpoint, info))
+    report.line(f"merging {adapter} into the base model {base}")
+    peft_model = adapter_on_base(base, adapter, class_names, run_config.model.pooling if run_config else "last_token")
     return {k: v.float() for k, v in merged_state_dict(peft_model).items()}
+
+
+def source_state(checkpoint: Path, info: dict, run_config: QwenClassifyConfig | None, class_names: list[str],
+                 dtype_name: str, merge: bool, report: Reporter):
+    """The weights to export (module names, fp32) and where they came from: (config, source_dir, state, source).
+    LoRA: adapter/ merged into the base (deepspeed/ lacks the frozen base); else the DeepSpeed state; a slim
+    checkpoint re-exports its hf_model/."""
+    ds_dir, hf_dir = checkpoint / "deepspeed", checkpoint / "hf_model"
+    if info.get("lora") and (checkpoint / info["lora"]["adapter_dir"]).is_dir():
+        state = merged_lora_state(checkpoint, info, run_config, class_names, report)  # checks the base first
+        config, source_dir = model_config_for(checkpoint, info, run_config, class_names)
+        return config, source_dir, state, {"kind": "adapter", "zero_stage": None, "tag": None}
+    if merge:
+        raise BadInput(f"--merge: {checkpoint} is not a LoRA checkpoint (training_info.json has no \"lora\" "
+                       "or adapter/ is missing); export it without --merge")
+    if ds_dir.is_dir() and info.get("has_deepspeed_state", True) and not info.get("slim"):
+        config, source_dir = model_config_for(checkpoint, info, run_config, class_names)
+        state, stage, tag = consolidate_deepspeed(ds_dir, info, report)
+        return config, source_dir, state, {"kind": "deepspeed", "zero_stage": stage, "tag": tag}
+    if hf_dir.is_dir() and (hf_dir / "config.json").is_file():
+        report.line(f"{checkpoint.name} has no DeepSpeed state (slim): re-exporting from its hf_model/")
+        loaded = load_hf_classifier(hf_dir, dtype=torch.float32)
+        if dtype_name == "fp32" and "F32" not in inspect_hf_weights(hf_dir)["dtypes"]:
+            report.line("note: the source hf_model/ is not fp32; fp32 cannot restore the lost precision")
+        state = {k: v for k, v in loaded.state_dict().items()}
+        return loaded.config, hf_dir, state, {"kind": "hf_model", "zero_stage": None, "tag": None}
+    raise BadInput(f"{checkpoint}: nothing to export from (no deepspeed/ state and no hf_model/)")
+
+
+def check_written(tmp: Path, weights: dict, dtype_name: str) -> dict:
+    """hf_model.tmp's safetensors against the source: tensor and parameter counts, one float dtype."""
+    unique = {id(t): t for t in weights.values()}  # tied (shared) tensors are written once
+    expected_tensors = len(unique)
+    expected_params = sum(int(t.numel()) for t in unique.values())
+    stats = inspect_hf_weights(tmp)
+    if stats["tensors"] != expected_tensors or stats["parameters"] != expected_params:
+        raise ExportError(f"written weights do not match the source: {stats['tensors']} tensors / "
+                          f"{stats['parameters']:,} parameters written, {expected_tensors} / "
+                          f"{expected_params:,} expected")
+    float_dtypes = [d for d in stats["dtypes"] if d in ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2")]
+    if float_dtypes != [SAFETENSORS_DTYPE[dtype_name]]:
+        raise ExportError(f"written weights have dtype(s) {stats['dtypes']}, expected {SAFETENSORS_DTYPE[dtype_name]}")
+    return stats
+
+
+def record_export(checkpoint: Path, info: dict, dtype_name: str) -> int:
+    """training_info.json, rewritten last: hf_model/ present, its dtype, sizes, the manifest. Returns hf_model/'s bytes."""
+    ds_dir, hf_dir = checkpoint / "deepspeed", checkpoint / "hf_model"
+    hf_bytes, ds_bytes = dir_bytes(hf_dir), dir_bytes(ds_dir) if ds_dir.exists() else 0
+    info.update({
+        "has_hf_model": True,
+        "hf_model_dtype": dtype_name,
+        "exported_at": datetime.now(timezone.utc).isoformat(),
+        "bytes": {"deepspeed": ds_bytes, "hf_model": hf_bytes, "total": dir_bytes(checkpoint) + 4096},
+    })
+    if info.get("lora"):  # hf_model/ now holds the merged weights
+        info["lora"]["hf_model"] = "merged"
+        info["bytes"]["adapter"] = dir_bytes(checkpoint / info["lora"]["adapter_dir"])
+    if "files" in info:  # the manifest follows the new hf_model/ (fsynced + hashed before training_info.json)
+        kept = {k: v for k, v in info["files"].items() if not k.startswith("hf_model/")}
+        info["files"] = {**kept, **build_manifest(checkpoint, prefix="hf_model/")}
+    write_json_atomic(checkpoint / "training_info.json", info)
+    return hf_bytes
 
 
 def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, verify: bool, verify_samples: int,
                       report: Reporter, merge: bool = False) -> dict:
+    """Checks, source weights, hf_model.tmp written + checked (+ logits verified), swapped in, training_info last."""
     t0 = time.time()
     checkpoint = checkpoint.resolve()
     info = check_checkpoint(checkpoint)
@@ -553,32 +612,11 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
     dtype = getattr(torch, DTYPES[dtype_name])
     run_config = run_config_for(checkpoint)
     class_names = class_names_for(info, run_config)
-    ds_dir, hf_dir, tmp = checkpoint / "deepspeed", checkpoint / "hf_model", checkpoint / "hf_model.tmp"
+    hf_dir, tmp = checkpoint / "hf_model", checkpoint / "hf_model.tmp"
 
-    # ---------------------------------------------------------------- source weights (module names)
     t_read = time.time()
-    if info.get("lora") and (checkpoint / info["lora"]["adapter_dir"]).is_dir():
-        # LoRA: deepspeed/ lacks the frozen base; merge adapter/ into the base model instead
-        config, source_dir = model_config_for(checkpoint, info, run_config, class_names)
-        state = merged_lora_state(checkpoint, info, run_config, class_names, report)
-        source = {"kind": "adapter", "zero_stage": None, "tag": None}
-    elif merge:
-        raise BadInput(f"--merge: {checkpoint} is not a LoRA checkpoint (training_info.json has no \"lora\" "
-                       "or adapter/ is missing); export it without --merge")
-    elif ds_dir.is_dir() and info.get("has_deepspeed_state", True) and not info.get("slim"):
-        config, source_dir = model_config_for(checkpoint, info, run_config, class_names)
-        state, stage, tag = consolidate_deepspeed(ds_dir, info, report)
-        source = {"kind": "deepspeed", "zero_stage": stage, "tag": tag}
-    elif hf_dir.is_dir() and (hf_dir / "config.json").is_file():
-        report.line(f"{checkpoint.name} has no DeepSpeed state (slim): re-exporting from its hf_model/")
-        loaded = load_hf_classifier(hf_dir, dtype=torch.float32)
-        config, source_dir = loaded.config, hf_dir
-        state = {k: v for k, v in loaded.state_dict().items()}
-        source = {"kind": "hf_model", "zero_stage": None, "tag": None}
-        if dtype_name == "fp32" and "F32" not in inspect_hf_weights(hf_dir)["dtypes"]:
-            report.line("note: the source hf_model/ is not fp32; fp32 cannot restore the lost precision")
-    else:
-        raise BadInput(f"{checkpoint}: nothing to export from (no deepspeed/ state and no hf_model/)")
+    config, source_dir, state, source = source_state(checkpoint, info, run_config, class_names, dtype_name, merge,
+                                                     report)
     tokenizer, image_processor = processing_for(source_dir, run_config)
     n_params = sum(int(torch.Size(t.shape).numel()) for t in {id(t): t for t in state.values()}.values())
     check_resources(checkpoint, n_params, dtype_name, verify, report)
@@ -586,23 +624,11 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
     del state
     read_s = time.time() - t_read
 
-    # ---------------------------------------------------------------- write hf_model.tmp, check it, swap
     t_write = time.time()
     try:
         write_hf_folder(tmp, config, dtype, weights, tokenizer, image_processor, source_dir, shard_bytes, report)
-        unique = {id(t): t for t in weights.values()}  # tied (shared) tensors are written once
-        expected_tensors = len(unique)
-        expected_params = sum(int(t.numel()) for t in unique.values())
-        del unique
+        stats = check_written(tmp, weights, dtype_name)
         del weights
-        stats = inspect_hf_weights(tmp)
-        if stats["tensors"] != expected_tensors or stats["parameters"] != expected_params:
-            raise ExportError(f"written weights do not match the source: {stats['tensors']} tensors / "
-                              f"{stats['parameters']:,} parameters written, {expected_tensors} / "
-                              f"{expected_params:,} expected")
-        float_dtypes = [d for d in stats["dtypes"] if d in ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2")]
-        if float_dtypes != [SAFETENSORS_DTYPE[dtype_name]]:
-            raise ExportError(f"written weights have dtype(s) {stats['dtypes']}, expected {SAFETENSORS_DTYPE[dtype_name]}")
         write_s = time.time() - t_write
         verification = None
         if verify:
@@ -614,21 +640,7 @@ def export_checkpoint(checkpoint: Path, dtype_name: str, max_shard_size: str, ve
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
-    # ---------------------------------------------------------------- training_info.json (last)
-    hf_bytes, ds_bytes = dir_bytes(hf_dir), dir_bytes(ds_dir) if ds_dir.exists() else 0
-    info.update({
-        "has_hf_model": True,
-        "hf_model_dtype": dtype_name,
-        "exported_at": datetime.now(timezone.utc).isoformat(),
-        "bytes": {"deepspeed": ds_bytes, "hf_model": hf_bytes, "total": dir_bytes(checkpoint) + 4096},
-    })
-    if info.get("lora"):  # hf_model/ now holds the merged weights
-        info["lora"]["hf_model"] = "merged"
-        info["bytes"]["adapter"] = dir_bytes(checkpoint / info["lora"]["adapter_dir"])
-    if "files" in info:  # the manifest follows the new hf_model/ (fsynced + hashed before training_info.json)
-        kept = {k: v for k, v in info["files"].items() if not k.startswith("hf_model/")}
-        info["files"] = {**kept, **build_manifest(checkpoint, prefix="hf_model/")}
-    write_json_atomic(checkpoint / "training_info.json", info)
+    hf_bytes = record_export(checkpoint, info, dtype_name)
     return {
         "checkpoint": str(checkpoint), "hf_model": str(hf_dir), "source": source, "dtype": dtype_name,
         "max_shard_size": shard_bytes, "files": stats["files"], "shard_bytes": stats["shard_bytes"],

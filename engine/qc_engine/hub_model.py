@@ -15,49 +15,42 @@ Exit codes: 0 done; 2 bad input (no such repo or revision, gated without a token
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                    RevisionNotFoundError)
+from tqdm.auto import tqdm
+
+from .config import load_resolved
 from .errors import EXIT_OK, BadInput, report_failure
+from .protocol import emit
 
 
-def emit(event: str, **fields) -> None:
-    sys.stdout.write(json.dumps({"event": event, "time": time.time(), **fields}) + "\n")
-    sys.stdout.flush()
-
-
-def progress_class():
+class JsonProgress(tqdm):
     """A tqdm that reports the byte bars as JSON lines (at most twice a second) instead of drawing them."""
-    from tqdm.auto import tqdm
 
-    class JsonProgress(tqdm):
-        last = 0.0
+    last = 0.0
 
-        def __init__(self, *args, **kwargs):
-            kwargs["disable"] = False
-            kwargs["file"] = open("/dev/null", "w")  # noqa: SIM115 - the bar itself is not drawn
-            super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):
+        kwargs["disable"] = False
+        kwargs["file"] = open("/dev/null", "w")  # noqa: SIM115 - the bar itself is not drawn
+        super().__init__(*args, **kwargs)
 
-        def update(self, n=1):
-            out = super().update(n)
-            if self.unit == "B" and (time.time() - JsonProgress.last >= 0.5 or (self.total and self.n >= self.total)):
-                JsonProgress.last = time.time()
-                emit("progress", what=str(self.desc or ""), downloaded=int(self.n), total=int(self.total or 0))
-            return out
-
-    return JsonProgress
+    def update(self, n=1):
+        out = super().update(n)
+        if self.unit == "B" and (time.time() - JsonProgress.last >= 0.5 or (self.total and self.n >= self.total)):
+            JsonProgress.last = time.time()
+            emit("progress", what=str(self.desc or ""), downloaded=int(self.n), total=int(self.total or 0))
+        return out
 
 
 def download(repo: str, revision: str) -> dict:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
-
     emit("start", repo_id=repo, revision=revision)
     try:
-        path = Path(snapshot_download(repo, revision=revision, tqdm_class=progress_class()))
+        path = Path(snapshot_download(repo, revision=revision, tqdm_class=JsonProgress))
     except GatedRepoError:
         raise BadInput(f"model.pretrained_name {repo}: the repository is gated or private and HF_TOKEN "
                        "is unset or cannot read it; set HF_TOKEN to a token with access") from None
@@ -83,9 +76,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.resolved:
-            from .config import load_resolved  # ConfigError (BadInput) names a missing or mistyped key
-
-            model = load_resolved(args.resolved)[0].model
+            model = load_resolved(args.resolved)[0].model  # ConfigError (BadInput) names a bad key
             repo, revision = model.pretrained_name, args.revision or model.revision
         elif args.repo:
             repo, revision = args.repo, args.revision or "main"  # the Hub's own default branch

@@ -5,6 +5,10 @@
     merged_state_dict(peft_model, state)      -> the classifier's own key layout, adapters folded in
     save_adapter(folder, peft_model, state)   -> adapter/ in peft's format (adapters + modules_to_save)
     lora_info(lora_cfg, base_name, has_hf)    -> training_info.json's "lora" block
+    adapter_folder(checkpoint, info)          -> checkpoint-N/adapter/ of a LoRA checkpoint, or None
+    base_model_folder(checkpoint, info)       -> the run's base model (local folder or Hub cache snapshot); BadInput
+    adapter_on_base(base, adapter, ...)       -> the base classifier with adapter/ loaded by peft (export merges it)
+    AdapterModels                             -> evaluate/predict: the base read once, adapters swapped per checkpoint
 
 Adapters go only on the language model's decoder layers by default: the vision tower has layers with the
 same names (mlp.gate_proj, ...), so targets are a regex anchored at model.language_model.layers.N, and
@@ -19,6 +23,7 @@ from pathlib import Path
 import torch
 
 from .errors import BadInput
+from .model import build_classifier
 
 ADAPTER_DIR = "adapter"
 ADAPTER_NAME = "default"  # peft's name for the only adapter
@@ -131,3 +136,103 @@ def lora_info(lora_cfg, base_name: str, has_hf_model: bool, base_revision: str |
 
 def trainable_names(model: torch.nn.Module) -> list[str]:
     return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
+# ==================================================================== inference from adapter/ (export, evaluate, predict)
+
+def adapter_folder(checkpoint: Path, info: dict) -> Path | None:
+    """adapter/ of a LoRA checkpoint (training_info.json "lora"), when its two peft files are there."""
+    lora = info.get("lora") if isinstance(info, dict) else None
+    if not isinstance(lora, dict):
+        return None
+    folder = Path(checkpoint) / str(lora.get("adapter_dir") or ADAPTER_DIR)
+    ok = (folder / "adapter_config.json").is_file() and (folder / "adapter_model.safetensors").is_file()
+    return folder if ok else None
+
+
+def missing_weights_message(checkpoint: Path, info: dict) -> str:
+    """Why a checkpoint without a loadable hf_model/ cannot be used for inference, and the fix."""
+    lora = info.get("lora") if isinstance(info, dict) else None
+    if isinstance(lora, dict):
+        folder = Path(checkpoint) / str(lora.get("adapter_dir") or ADAPTER_DIR)
+        return (f"{checkpoint}: a LoRA checkpoint needs hf_model/ or {folder.name}/ (adapter_config.json + "
+                f"adapter_model.safetensors); both are missing (deepspeed/ holds only the adapters' training state). "
+                f"Restore {folder} from a copy, or hf_model/ (bun run tasks/export.ts --checkpoint {checkpoint} --merge "
+                "where adapter/ still exists)")
+    return (f"{checkpoint}: no hf_model/ (a deferred or slim checkpoint); export it first: "
+            f"bun run tasks/export.ts --checkpoint {checkpoint}")
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", name)) and not Path(name).exists()
+
+
+def base_model_folder(checkpoint: Path, info: dict) -> Path:
+    """The folder of the base model an adapter-only checkpoint was trained on: training_info.json's
+    lora.base_model when it is a local model folder, else (a Hub-id run: repo id + base_revision commit)
+    that commit's snapshot in the Hugging Face cache. Never downloads; BadInput (exit 2) names it and the fix."""
+    lora = info.get("lora") or {}
+    name, commit = str(lora.get("base_model") or ""), lora.get("base_revision")
+    where = f"{Path(checkpoint) / 'training_info.json'} lora.base_model"
+    if not name:
+        raise BadInput(f"{where} is empty: the checkpoint does not name its base model; use its hf_model/ instead "
+                       f"(bun run tasks/export.ts --checkpoint {checkpoint} --merge on the machine that trained it)")
+    if (Path(name) / "config.json").is_file():
+        return Path(name)
+    if _looks_like_hub_id(name) and commit:
+        from huggingface_hub import snapshot_download  # deferred: only Hub-id runs need it
+
+        try:
+            return Path(snapshot_download(name, revision=str(commit), local_files_only=True))
+        except Exception:  # noqa: BLE001 - LocalEntryNotFoundError and kin: not in this machine's cache
+            raise BadInput(f"{checkpoint}: its LoRA base model {name} at commit {commit} ({where}) is not in the "
+                           "Hugging Face cache (HF_HOME / HF_HUB_CACHE); download it first: "
+                           f"python -m qc_engine.hub_model --repo {name} --revision {commit}") from None
+    what = "does not exist" if not Path(name).exists() else "has no config.json"
+    raise BadInput(f"{checkpoint}: the LoRA base model folder {name} ({where}) {what}; the adapter only works on "
+                   "the base it was trained on: put that model folder back at this path (or merge where it "
+                   f"exists: bun run tasks/export.ts --checkpoint {checkpoint} --merge)")
+
+
+def adapter_on_base(base: Path, adapter: Path, class_names: list[str], pooling: str, precision: str = "fp32",
+                    adapter_name: str = ADAPTER_NAME):
+    """The classifier built on `base` with adapter/ loaded by peft (adapters + the trained head), in eval mode.
+    export merges it (merged_state_dict); evaluate and predict run it as it is (AdapterModels)."""
+    from peft import PeftModel
+
+    model = build_classifier(base, class_names, pooling=pooling, precision=precision)
+    return PeftModel.from_pretrained(model, str(adapter), adapter_name=adapter_name).eval()
+
+
+class AdapterModels:
+    """Adapter-only checkpoints for inference (evaluate, its sweep, predict): the base model is read ONCE and
+    each checkpoint's adapter/ is swapped in with peft (load_adapter, set_adapter, delete_adapter).
+
+    Why swap: Qwen2.5-VL-7B's base is 8.3B parameters = 15.5 GB of bf16 weights to read and move to the GPU per
+    checkpoint (~8 s at 2 GB/s from a local NVMe, minutes from a network file system); its r=16 adapter on the
+    7 language targets x 28 layers is 16 x 90,112 x 28 = 40M parameters (160 MB in fp32) plus the head. A sweep
+    of 20 checkpoints reads 15.5 GB + 20 x 0.16 GB instead of 20 x 15.5 GB = 310 GB.
+    Why not merged into the base: the next checkpoint needs the base back, and merge + unmerge in bf16 rounds
+    every adapted weight twice (the error grows over a sweep); a merged copy beside it would double the memory.
+    peft's forward adds the adapter on the fly, base(x) + s B(A(x)) as in training, for r(in + out) extra
+    multiply-adds per adapted linear: 16 x (3584 + 18944) / (3584 x 18944) = 0.5% of an MLP projection.
+    Logits equal the merged hf_model/'s within float rounding (engine/tests/test_lora_train.py)."""
+
+    def __init__(self, class_names: list[str], pooling: str, precision: str, device):
+        self.class_names, self.pooling, self.precision, self.device = class_names, pooling, precision, device
+        self.model, self.base, self.active, self.loads = None, None, None, 0
+
+    def load(self, base: Path, adapter: Path):
+        name = f"checkpoint{self.loads}"  # a fresh name per load: peft refuses to load over an existing one
+        self.loads += 1
+        if self.model is None or self.base != base:
+            self.model = None  # drop a previous base before reading the next one
+            self.model = adapter_on_base(base, adapter, self.class_names, self.pooling, self.precision,
+                                         adapter_name=name).to(self.device)
+            self.base = base
+        else:
+            self.model.load_adapter(str(adapter), adapter_name=name)  # placed on the base layers' device
+            self.model.set_adapter(name)
+            self.model.delete_adapter(self.active)
+        self.active = name
+        return self.model.eval()

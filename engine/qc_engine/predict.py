@@ -4,13 +4,15 @@
                                 [--on-bad-image error|skip] [--revision R]
     torchrun --nproc-per-node N -m qc_engine.predict ...   # data-parallel; every image predicted once
 
---checkpoint: a checkpoint-N folder (its hf_model/ is loaded), an hf_model/ folder, or a Hub model id
+--checkpoint: a checkpoint-N folder (its hf_model/ is loaded; a LoRA checkpoint without one: the run's base model
++ its adapter/ through peft), an hf_model/ folder, or a Hub model id
 (downloaded once through huggingface_hub's cache; HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE apply).
 --images: image files, folders (every image file below them, sorted) and/or JSONL files
 ({"image": path, "label"?: id or name}; relative paths against the JSONL's folder).
 
 Preprocessing is READ from what the checkpoint records, never guessed (preprocessing_source):
-  1. the run's resolved_config.json (checkpoint-N/.. or checkpoint-N/hf_model/../..): data.prompt and pixel bounds;
+  1. the run's resolved_config.json (checkpoint-N/.. or checkpoint-N/hf_model/../.., else the checkpoint's own
+     copy): data.prompt and pixel bounds; an adapter-only LoRA checkpoint needs it (and model.pooling);
   2. else eval_results.json entries beside hf_model/ (a pushed checkpoint carries it): their "preprocessing";
   3. else hf_model/config.json "qc_preprocessing".
 The pixel bounds of 2/3 fall back to the processor's own (preprocessor_config.json, saved at training).
@@ -35,10 +37,23 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import torch
+from huggingface_hub import snapshot_download
+from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
+                                    RevisionNotFoundError)
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from . import dist as qd
 from .config import load_resolved
+from .data import ClassifierCollator, PaddedEvalSampler
 from .errors import EXIT_FAILED, EXIT_OK, BadInput, report_failure
-from .events import json_safe
 from .fsio import read_json, write_text_atomic
+from .lora import AdapterModels, adapter_folder, base_model_folder, missing_weights_message
+from .model import load_processing
+from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
+from .protocol import emit
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -66,26 +81,19 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def emit(event: str, **fields) -> None:
-    from . import dist as qd
-
-    if qd.is_main():
-        sys.stdout.write(json.dumps({"event": event, "time": time.time(), **json_safe(fields)}) + "\n")
-        sys.stdout.flush()
-
-
 # ==================================================================== the model source
 
 def resolve_model(spec: str, revision: str | None) -> dict:
-    """{hf_dir, checkpoint (folder or None), source, commit}: where the weights and processor files are."""
+    """{hf_dir, checkpoint (folder or None), source, commit}: where the weights and processor files are.
+    An adapter-only LoRA checkpoint (no hf_model/, adapter/ + training_info.json "lora") gives source "adapter",
+    hf_dir None, and its adapter/ and base model folder (lora.base_model_folder) instead."""
     path = Path(spec).expanduser()
     if path.is_dir():
         path = path.resolve()
         if (path / "hf_model").is_dir() or (path / "training_info.json").is_file():
             hf_dir = path / "hf_model"
             if not (hf_dir / "config.json").is_file():
-                raise BadInput(f"--checkpoint {path}: no hf_model/ (a deferred or slim checkpoint); export it first: "
-                               f"bun run tasks/export.ts --checkpoint {path}")
+                return adapter_model(path)
             return {"hf_dir": hf_dir, "checkpoint": path, "source": "checkpoint", "commit": None}
         if (path / "config.json").is_file():
             checkpoint = path.parent if (path.parent / "training_info.json").is_file() else None
@@ -96,12 +104,21 @@ def resolve_model(spec: str, revision: str | None) -> dict:
     return download_model(spec, revision)
 
 
+def adapter_model(path: Path) -> dict:
+    """A checkpoint without hf_model/: its adapter/ on the run's base model, or BadInput naming the fix."""
+    info = read_json(path / "training_info.json")
+    if not isinstance(info, dict):
+        raise BadInput(f"--checkpoint {path}: no hf_model/ and no readable training_info.json (an incomplete "
+                       "checkpoint); pass a complete checkpoint-N folder")
+    adapter = adapter_folder(path, info)
+    if adapter is None:
+        raise BadInput(f"--checkpoint {missing_weights_message(path, info)}")
+    return {"hf_dir": None, "checkpoint": path, "source": "adapter", "commit": None, "adapter": adapter,
+            "base": base_model_folder(path, info), "id2label": info.get("id2label") or {}}
+
+
 def download_model(repo: str, revision: str | None) -> dict:
     """snapshot_download into the standard cache (resumes; HF_HUB_OFFLINE uses the cache only)."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, LocalEntryNotFoundError, RepositoryNotFoundError,
-                                        RevisionNotFoundError)
-
     try:
         local = Path(snapshot_download(repo, revision=revision))
     except GatedRepoError:
@@ -119,13 +136,16 @@ def download_model(repo: str, revision: str | None) -> dict:
 
 def preprocessing_source(model: dict) -> dict:
     """{prompt, image_min_pixels, image_max_pixels (None: the processor's own), from}: what training used."""
-    hf_dir = Path(model["hf_dir"])
     ckpt = model.get("checkpoint")
-    resolved = ckpt.parent / "resolved_config.json" if ckpt else None
-    if resolved is not None and resolved.is_file():
+    hf_dir = Path(model["hf_dir"]) if model["hf_dir"] else ckpt / "hf_model"  # adapter-only: never read below
+    resolved = run_config_file(ckpt) if ckpt else None
+    if resolved is not None:
         data = load_resolved(resolved)[0].data  # ConfigError (BadInput) names the key when the file is off
         return {"prompt": data.prompt, "image_min_pixels": data.image_min_pixels,
                 "image_max_pixels": data.image_max_pixels, "from": str(resolved)}
+    if model["source"] == "adapter":  # the base's own processor settings are not the run's: never guess them
+        raise BadInput(f"{ckpt}: an adapter-only checkpoint needs the run's resolved_config.json (in the checkpoint "
+                       "or its output_dir) for the prompt and pixel bounds; copy it back beside the checkpoint")
     for results in (hf_dir.parent / "eval_results.json", hf_dir / "eval_results.json"):
         settings = _recorded_settings(results)
         if settings:
@@ -138,6 +158,14 @@ def preprocessing_source(model: dict) -> dict:
     raise BadInput(f"{hf_dir}: the prompt this model was trained with is not recorded (looked for the run's "
                    "resolved_config.json, eval_results.json preprocessing, config.json qc_preprocessing); "
                    "predict from the checkpoint-N folder of the run")
+
+
+def run_config_file(checkpoint: Path) -> Path | None:
+    """The run's resolved_config.json: OUT/ beside checkpoint-N, else the checkpoint's own copy."""
+    for path in (checkpoint.parent / "resolved_config.json", checkpoint / "resolved_config.json"):
+        if path.is_file():
+            return path
+    return None
 
 
 def _recorded_settings(path: Path) -> dict | None:
@@ -155,12 +183,17 @@ def _recorded_settings(path: Path) -> dict | None:
         raise BadInput(f"{path}: a preprocessing record lacks {exc}; predict from the run's checkpoint") from None
 
 
-def class_names_of(hf_dir: Path) -> list[str]:
-    id2label = json.loads((hf_dir / "config.json").read_text()).get("id2label") or {}
+def class_names_of(model: dict) -> list[str]:
+    """hf_model/config.json id2label, or an adapter-only checkpoint's training_info.json id2label."""
+    if model["hf_dir"] is None:
+        where, id2label = model["checkpoint"] / "training_info.json", model["id2label"]
+    else:
+        where = Path(model["hf_dir"]) / "config.json"
+        id2label = json.loads(where.read_text()).get("id2label") or {}
     try:
         return [str(id2label[str(i)]) for i in range(len(id2label))]
     except KeyError:
-        raise BadInput(f"{hf_dir}/config.json: id2label is not indexed 0..{len(id2label) - 1}") from None
+        raise BadInput(f"{where}: id2label is not indexed 0..{len(id2label) - 1}") from None
 
 
 # ==================================================================== the images
@@ -217,8 +250,6 @@ def read_image_jsonl(path: Path, class_names: list[str]) -> list[Item]:
 
 def image_problem(path: str) -> str | None:
     """Why the image cannot be used (missing, undecodable), or None. Decodes fully: verify() misses truncation."""
-    from PIL import Image
-
     if not os.path.isfile(path):
         return "does not exist"
     try:
@@ -253,8 +284,6 @@ class ItemDataset:
         return len(self.items)
 
     def __getitem__(self, index: int):
-        from PIL import Image
-
         item = self.items[max(index, 0)]  # -1: a padding slot (the first image, dropped after the gather)
         with Image.open(item.image) as img:
             return img.convert("RGB"), item.label, index
@@ -262,13 +291,6 @@ class ItemDataset:
 
 def run_model(model, items: list[Item], collator, batch_size: int, device, dtype):
     """Probabilities (softmax of logits), labels and indices of every item, gathered from every rank, in order."""
-    import numpy as np
-    import torch
-    from torch.utils.data import DataLoader
-
-    from . import dist as qd
-    from .data import PaddedEvalSampler
-
     sampler = PaddedEvalSampler(list(range(len(items))), qd.world_size(), qd.rank(), batch_size)
     loader = DataLoader(ItemDataset(items), batch_size=batch_size, sampler=sampler, collate_fn=collator)
     num_batches = len(sampler) // batch_size
@@ -296,8 +318,6 @@ def run_model(model, items: list[Item], collator, batch_size: int, device, dtype
 # ==================================================================== the records
 
 def prediction_records(items: list[Item], probs, class_names: list[str], top_k: int) -> list[dict]:
-    import numpy as np
-
     k = min(top_k, len(class_names))
     records = []
     for item, row in zip(items, probs):
@@ -327,19 +347,16 @@ def render(records: list[dict], fmt: str) -> str:
 
 # ==================================================================== main
 
-def setup_device():
-    import torch
-    import torch.distributed as tdist
-
-    from . import dist as qd
-
-    use_cuda = torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR") != "cpu"
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not tdist.is_initialized():
-        tdist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    if use_cuda:
-        torch.cuda.set_device(qd.local_rank())
-        return torch.device("cuda", qd.local_rank())
-    return torch.device("cpu")
+def load_model(model_src: dict, class_names: list[str], device, dtype):
+    """The classifier for inference: hf_model/ as saved, or the base + adapter/ through peft (lora.AdapterModels,
+    the loader evaluate uses too). The engine's own class either way: no remote code from a downloaded repo runs."""
+    if model_src["source"] == "adapter":
+        resolved = load_resolved(run_config_file(model_src["checkpoint"]))[0]  # preprocessing_source found it
+        precision = "bf16" if dtype == torch.bfloat16 else "fp32"
+        return AdapterModels(class_names, resolved.model.pooling, precision, device).load(model_src["base"],
+                                                                                           model_src["adapter"])
+    model = Qwen2_5_VLForImageClassification.from_pretrained(str(model_src["hf_dir"]), dtype=dtype or torch.float32)
+    return model.to(device).eval()
 
 
 def check_inputs(args) -> dict:
@@ -350,22 +367,15 @@ def check_inputs(args) -> dict:
     if args.top_k < 1 or args.batch_size < 1:
         raise BadInput("--top-k and --batch-size must be >= 1")
     model = resolve_model(args.checkpoint, args.revision)
-    class_names = class_names_of(Path(model["hf_dir"]))
+    class_names = class_names_of(model)
     settings = preprocessing_source(model)
     items, bad = check_images(collect_items(args.images, class_names), args.on_bad_image)
     return {"model": model, "class_names": class_names, "settings": settings, "items": items, "bad": bad, "format": fmt}
 
 
 def run(args) -> int:
-    import torch
-
-    from . import dist as qd
-    from .data import ClassifierCollator
-    from .model import load_processing
-    from .modeling_qwen_classifier import Qwen2_5_VLForImageClassification
-
     t0 = time.time()
-    device = setup_device()
+    device = qd.init_device()
     checked = None
     if qd.is_main():
         try:
@@ -379,14 +389,14 @@ def run(args) -> int:
     for b in checked["bad"]:
         emit("bad_image", **b)
     dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
-    emit("plan", model=str(model_src["hf_dir"]), source=model_src["source"], commit=model_src.get("commit"),
+    where = str(model_src["hf_dir"] or model_src["adapter"])
+    emit("plan", model=where, source=model_src["source"], commit=model_src.get("commit"),
          num_images=len(items), skipped=len(checked["bad"]), labeled=sum(i.label >= 0 for i in items),
          batch_size=args.batch_size, world_size=qd.world_size(), device=device.type, preprocessing=settings)
-    tokenizer, image_processor = load_processing(model_src["hf_dir"], settings["image_min_pixels"], settings["image_max_pixels"])
+    files = model_src["hf_dir"] or model_src["base"]  # adapter-only: the base's tokenizer and image processor
+    tokenizer, image_processor = load_processing(files, settings["image_min_pixels"], settings["image_max_pixels"])
     collator = ClassifierCollator(tokenizer, image_processor, settings["prompt"])
-    # The engine's own class (the code every hf_model/ ships): no remote code from a downloaded repo runs.
-    model = Qwen2_5_VLForImageClassification.from_pretrained(str(model_src["hf_dir"]), dtype=dtype or torch.float32)
-    model.to(device).eval()
+    model = load_model(model_src, names, device, dtype)
     t_pred = time.time()
     probs = run_model(model, items, collator, args.batch_size, device, dtype)
     seconds = time.time() - t_pred
@@ -399,15 +409,13 @@ def run(args) -> int:
     emit("summary", out=str(Path(args.out).resolve()), format=checked["format"], num_images=len(records),
          skipped=checked["bad"], labeled=len(labeled), accuracy=accuracy, seconds=seconds,
          images_per_s=len(records) / max(seconds, 1e-9), total_seconds=time.time() - t0,
-         model=str(model_src["hf_dir"]), source=model_src["source"], commit=model_src.get("commit"),
+         model=where, source=model_src["source"], commit=model_src.get("commit"),
          preprocessing=settings, world_size=qd.world_size(), device=device.type)
     return EXIT_OK
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from . import dist as qd
-
     code = EXIT_FAILED
     try:
         code = run(args)

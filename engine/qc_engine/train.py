@@ -43,9 +43,9 @@ from transformers.integrations import HfDeepSpeedConfig
 
 from . import dist as qd
 from .attention import resolve_attn_implementation
-from .batching import LengthGroupedSampler, PaddingMeter, image_token_counts
-from .checkpoint import (CheckpointManager, TrainingInfo, base_model_source, best_for_resume, library_versions,
-                         list_checkpoints, load_checkpoint_weights, read_json, remove_stale_tmp,
+from .batching import LengthGroupedSampler, PackedCollator, PaddingMeter, image_token_counts, sample_lengths
+from .checkpoint import (CheckpointDir, CheckpointManager, TrainingInfo, base_model_source, best_for_resume,
+                         deepspeed_tag, library_versions, list_checkpoints, load_checkpoint_weights, remove_stale_tmp,
                          select_resume_checkpoint)
 from .config import QwenClassifyConfig, load_resolved
 from .data import (ClassifierCollator, DataError, ImageClassificationDataset, LoadedSplit, ResumableDistributedSampler,
@@ -55,14 +55,17 @@ from .eval_loop import eval_forward_passes, evaluate_with_predictions, move_batc
 from .eval_records import (PREDICTIONS_FILE, eval_entry, eval_key_for, eval_set_sha256, image_sha256s,
                            prediction_lines, preprocessing_settings, write_eval_results)
 from .events import EventLog, start_wandb
-from .telemetry import GpuSampler, write_training_curves
+from .telemetry import GpuSampler, ModelFlops, peak_flops, write_training_curves
 from .lora import ADAPTER_DIR, apply_lora, check_lora_config, lora_info, merged_state_dict, save_adapter
 from .metrics import SCALAR_METRICS, scalar_metrics
+from .nodes import PEER_LOST_HINT, check_same_launch, peer_lost_message
 from .model import (build_classifier, check_model_folder, hub_snapshot_source, load_processing, save_hf_model,
                     torch_dtype_for)
-from .resume_check import check_resume_layout
+from .resume_check import ResumeLayout, check_resume_layout
 from .shared_fs import check_shared_output_dir
-from .watchdog import StopWatch
+from .supersede import refuse_if_in_use, supersede_newer
+from .universal import universal_checkpoint
+from .watchdog import StopWatch, guard_output
 
 
 class StopRequested(Exception):
@@ -119,6 +122,8 @@ class CheckedInput:
     val: LoadedSplit | None
     resume: str | None
     attn_implementation: str = "sdpa"
+    resume_info: dict | None = None  # the resume checkpoint's training_info.json
+    resume_layout: ResumeLayout | None = None  # how it resumes (resume_check.py): accumulation, universal
 
 
 @dataclass
@@ -129,6 +134,7 @@ class LossWindow:
     steps: int = 0
     seconds: float = 0.0
     real_tokens: int = 0
+    model_flops: float = 0.0  # this rank's (telemetry.ModelFlops), counted on the host
 
 
 # ==================================================================== building blocks (also used by bench/)
@@ -141,6 +147,9 @@ def parse_args(argv):
     parser.add_argument("--resume", default=None, help="auto | path of a checkpoint-N folder")
     parser.add_argument("--allow-batch-change", action="store_true",
                         help="resume although the global batch differs from the checkpoint's (a warning)")
+    parser.add_argument("--config-hash", default=None,
+                        help="several nodes: the config hash this node's launcher resolved; every rank checks it "
+                             "against resolved_config.json (nodes.check_same_launch)")
     return parser.parse_args(argv)
 
 
@@ -267,7 +276,7 @@ def startup_text(marks: dict[str, float]) -> str:
 
 
 def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_request: str | None,
-                needs_val: bool, track_best: bool) -> CheckedInput:
+                needs_val: bool, track_best: bool, allow_batch_change: bool = False) -> CheckedInput:
     """Rank 0, before any model is built: model folder, classes, data, batch geometry, resume target."""
     data, best = config.data, config.training.best_model_tracking
     check_model_folder(config.model.pretrained_name)
@@ -277,23 +286,37 @@ def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_re
     if track_best and best.metric not in SCALAR_METRICS:
         raise DataError(f"training.best_model_tracking.metric: {best.metric!r} is not one of "
                         f"{', '.join(SCALAR_METRICS)}")
+    resume, plan = check_resume_target(out, resume_request, layout, allow_batch_change)
+    accum = plan.grad_accum if plan else layout.grad_accum
     ids_only = not config_names_classes(config)  # then a label must be an id, as prepare checks it
     train_split = read_jsonl(data.train_jsonl, class_names, data.on_bad_sample, names_are_ids=ids_only)
     val_split = (read_jsonl(data.val_jsonl, class_names, data.on_bad_sample, names_are_ids=ids_only)
                  if needs_val else None)
-    if len(train_split.samples) < layout.global_batch:
+    if len(train_split.samples) < layout.micro_bs * accum * layout.world:
         raise DataError(f"{data.train_jsonl}: {len(train_split.samples)} usable samples, fewer than one "
-                        f"global batch of {layout.global_batch} (per_device_batch_size {layout.micro_bs} x "
-                        f"gradient_accumulation_steps {layout.grad_accum} x {layout.world} processes)")
+                        f"global batch of {layout.micro_bs * accum * layout.world} (per_device_batch_size "
+                        f"{layout.micro_bs} x gradient_accumulation_steps {accum} x {layout.world} processes)")
     if val_split is not None and not val_split.samples:
         raise DataError(f"{data.val_jsonl}: no usable validation samples")
-    resume = select_resume_checkpoint(out, resume_request)
+    return CheckedInput(class_names, train_split, val_split, str(resume.path) if resume else None, attn,
+                        resume.info if resume else None, plan)
+
+
+def check_resume_target(out: Path, request: str | None, layout: Layout,
+                        allow_batch_change: bool) -> tuple[CheckpointDir | None, ResumeLayout | None]:
+    """Rank 0: the checkpoint to resume (None: a fresh start, refused when OUT holds checkpoints) and how
+    (resume_check.py); refused early when newer checkpoints that the resume moves aside are in use."""
+    resume = select_resume_checkpoint(out, request)
     if resume is None:
         existing = [c for c in list_checkpoints(out) if c.complete]
         if existing:
             raise BadInput(f"{out} already holds {existing[-1].path.name}; resume with --resume auto "
                            "(training.resume_from_checkpoint: auto) or choose another training.output_dir")
-    return CheckedInput(class_names, train_split, val_split, str(resume.path) if resume else None, attn)
+        return None, None
+    refuse_if_in_use(out, resume.step)
+    plan = check_resume_layout(resume.info, layout.world, layout.micro_bs, layout.grad_accum, layout.zero_stage,
+                               allow_batch_change, resume.path.name)
+    return resume, plan
 
 
 # ==================================================================== the recipe
@@ -320,8 +343,11 @@ class TrainRecipe:
         self.setup_distributed()
         self.open_event_log()
         self.mark("distributed")
+        check_same_launch(self.config_hash, self.args.config_hash, self.args.resume, self.args.allow_batch_change)
         checked = self.check_input_on_rank0()
         self.attn_implementation = checked.attn_implementation
+        self.apply_resume_layout(checked.resume_layout)
+        self.universal_dir = self.prepare_universal(checked)
         self.mark("input_check")
         self.setup_model(checked.class_names)
         self.mark("model")
@@ -411,7 +437,7 @@ class TrainRecipe:
         if qd.is_main():
             try:
                 result = {"ok": True, "checked": check_input(self.config, self.layout, self.out, request, needs_val,
-                                                             self.track_best)}
+                                                             self.track_best, self.args.allow_batch_change)}
             except ValueError as exc:  # BadInput and friends; a ValueError from a library is bad input too
                 result = {"ok": False, "message": str(exc), "hint": getattr(exc, "hint", None)}
         result = qd.broadcast_object(result)
@@ -448,6 +474,9 @@ class TrainRecipe:
     def setup_data(self, checked: CheckedInput) -> None:
         train_cfg, layout = self.config.training, self.layout
         self.collator = ClassifierCollator(self.tokenizer, self.image_processor, self.config.data.prompt)
+        # evaluation always runs padded batches; only training micro-batches are packed
+        self.train_collator = (PackedCollator(self.collator, self.model.config)
+                               if self.config.data.batching == "packed" else self.collator)
         self.train_split, self.val_split = checked.train, checked.val
         self.train_set = ImageClassificationDataset(checked.train.samples)
         self.val_set = ImageClassificationDataset(checked.val.samples) if checked.val is not None else None
@@ -466,14 +495,27 @@ class TrainRecipe:
         self.sampler = self.build_sampler()
         self.loader = self.build_loader(self.sampler)
         self.padding_epoch, self.padding_run = PaddingMeter(), PaddingMeter()
+        self.flops = ModelFlops.from_model(self.model)
+        self.peak_flops = self.peak_flops_per_rank()
         self.times = {"data_wait": 0.0, "compute": 0.0, "checkpoint": 0.0, "evaluation": 0.0}
 
+    def peak_flops_per_rank(self) -> float | None:
+        """The datasheet bf16/fp16 peak of this rank's GPU; None on the CPU, in fp32 or for an unknown GPU."""
+        layout = self.layout
+        if layout.device.type != "cuda" or layout.precision == "fp32":
+            return None
+        peak, note = peak_flops(torch.cuda.get_device_name(layout.device))
+        if peak is None:
+            self.events.line(f"mfu: not reported ({note})")
+        return peak
+
     def build_sampler(self):
-        """data.batching: padded (seeded shuffle) or length_grouped (similar token counts per micro-batch)."""
+        """data.batching: padded and packed (seeded shuffle; see batching.py for why packed does not group by
+        length) or length_grouped (similar token counts per micro-batch)."""
         layout, seed = self.layout, self.config.training.seed
         if self.config.data.batching == "length_grouped":
             lengths = image_token_counts([s.image for s in self.train_split.samples], self.image_processor)
-            return LengthGroupedSampler(lengths, layout.world, layout.rank, layout.micro_bs, seed)
+            return LengthGroupedSampler(lengths, layout.world, layout.rank, layout.micro_bs, seed, layout.grad_accum)
         return ResumableDistributedSampler(self.train_set, layout.world, layout.rank, seed=seed)
 
     def build_loader(self, sampler) -> DataLoader:
@@ -481,7 +523,8 @@ class TrainRecipe:
         index are read each time an epoch's iterator is made); pinned host memory on the GPU."""
         data = self.config.data
         workers = {"persistent_workers": True, "prefetch_factor": data.prefetch_factor} if data.num_workers > 0 else {}
-        return DataLoader(self.train_set, batch_size=self.layout.micro_bs, sampler=sampler, collate_fn=self.collator,
+        return DataLoader(self.train_set, batch_size=self.layout.micro_bs, sampler=sampler,
+                          collate_fn=self.train_collator,
                           num_workers=data.num_workers, drop_last=True, pin_memory=self.layout.device.type == "cuda",
                           **workers)
 
@@ -515,7 +558,8 @@ class TrainRecipe:
             out=self.out, engine=self.engine, rank=layout.rank, zero_stage=layout.zero_stage,
             with_hf_model=train_cfg.checkpoint.hf_format not in ("deferred", "adapter"), save_hf=self.save_hf_model,
             with_adapter=self.lora,
-            run_files={"resolved_config.json": self.args.resolved, "ds_config.json": self.args.ds_config})
+            run_files={"resolved_config.json": self.args.resolved,
+                       "ds_config.json": self.ds_effective or self.args.ds_config})
 
     def save_hf_model(self, folder: Path, gathered: dict | None) -> None:
         """hf_model/ (merged, for LoRA) when the checkpoint has one; LoRA's adapter/ beside it."""
@@ -537,13 +581,55 @@ class TrainRecipe:
         return lora_info(self.config.model.lora, snapshot["repo_id"] if snapshot else name, self.ckpt.with_hf_model,
                          snapshot["commit"] if snapshot else None)
 
+    def apply_resume_layout(self, plan: ResumeLayout | None) -> None:
+        """Before anything is built: the accumulation that keeps the checkpoint's global batch on this process
+        count, and DeepSpeed's universal loading (checkpoint.load_universal) when its ZeRO state needs it."""
+        self.ds_effective = None  # the ds_config as run, when it differs from the file (copied into checkpoints)
+        if plan is None:
+            return
+        for line in plan.lines:
+            self.events.line(line)
+        if plan.grad_accum != self.layout.grad_accum:
+            self.layout.grad_accum = plan.grad_accum
+            self.ds_config["gradient_accumulation_steps"] = plan.grad_accum
+            if "train_batch_size" in self.ds_config:  # DeepSpeed checks micro x accumulation x world against it
+                self.ds_config["train_batch_size"] = self.layout.global_batch
+            self.ds_effective = json.loads(json.dumps(self.ds_config))
+        if plan.universal:
+            self.ds_config.setdefault("checkpoint", {})["load_universal"] = True
+
+    def prepare_universal(self, checked: CheckedInput) -> Path | None:
+        """Rank 0 converts (or reuses) the resume checkpoint's universal form (universal.py); every rank
+        gets its path. Errors are everyone's: bad input exits 2 on all ranks."""
+        if not (checked.resume_layout and checked.resume_layout.universal):
+            return None
+        ckpt, step = Path(checked.resume), int(checked.resume_info["step"])
+        result = None
+        if qd.is_main():
+            t0 = time.time()
+            try:
+                path, converted = universal_checkpoint(ckpt, deepspeed_tag(step), checked.resume_info,
+                                                       self.out / "logs" / f"ds_to_universal-{step}.log")
+                result = {"ok": True, "path": str(path), "converted": converted, "seconds": time.time() - t0}
+            except Exception as exc:  # noqa: BLE001 - reported on every rank below
+                result = {"ok": False, "bad": isinstance(exc, BadInput), "message": str(exc),
+                          "hint": getattr(exc, "hint", None), "kind": type(exc).__name__}
+        result = qd.broadcast_object(result)
+        if not result["ok"]:
+            if result["bad"]:
+                raise BadInput(result["message"], hint=result["hint"])
+            raise RuntimeError(f"{result['kind']}: {result['message']}")
+        how = (f"converted in {result['seconds']:.1f}s (log: {self.out / 'logs' / f'ds_to_universal-{step}.log'})"
+               if result["converted"] else "reused (already converted from these files)")
+        self.events.line(f"universal checkpoint {result['path']}: {how}")
+        return Path(result["path"])
+
     def resume_from(self, ckpt: Path) -> None:
-        state, layout = self.state, self.layout
-        for warning in check_resume_layout(read_json(ckpt / "training_info.json") or {}, layout.world,
-                                           layout.micro_bs, layout.grad_accum, layout.zero_stage,
-                                           self.args.allow_batch_change, ckpt.name):
-            self.events.line(warning)
-        info = self.ckpt.load_for_resume(ckpt)
+        state = self.state
+        info = self.ckpt.load_for_resume(ckpt, universal_dir=self.universal_dir)
+        if self.universal_dir is not None:  # later loads (the best checkpoint at the end) read the usual format
+            self.engine._config.load_universal_checkpoint = False
+        self.supersede_newer(int(info["step"]))
         self.resumed_from = state.step = int(info["step"])
         state.samples_seen = int(info.get("samples_seen", state.step * self.layout.global_batch))
         metric = self.config.training.best_model_tracking.metric if self.track_best else None
@@ -552,6 +638,24 @@ class TrainRecipe:
             state.best_metric_value, state.best_checkpoint, state.best_step = best["value"], best["path"], best["step"]
         if info.get("eval_metrics"):
             state.last_eval_step, state.last_eval_metrics = state.step, info["eval_metrics"]
+
+    def supersede_newer(self, step: int) -> None:
+        """Rank 0: OUT's checkpoints newer than the resumed one move to OUT/superseded-<time>/ (supersede.py),
+        so that this run's saves of those steps never meet an existing folder."""
+        result = None
+        if qd.is_main():
+            try:
+                dest, moved = supersede_newer(self.out, step)
+                result = {"ok": True, "dest": str(dest) if dest else None, "moved": moved}
+            except BadInput as exc:
+                result = {"ok": False, "message": str(exc), "hint": exc.hint}
+        result = qd.broadcast_object(result)
+        if not result["ok"]:
+            raise BadInput(result["message"], hint=result["hint"])
+        if result["moved"]:
+            self.events.line(f"resume from checkpoint-{step}: the newer {', '.join(result['moved'])} of the run it "
+                             f"replaces moved to {result['dest']} (kept, not deleted; remove that folder when no "
+                             f"longer needed)")
 
     def announce(self, checked: CheckedInput) -> None:
         layout, events = self.layout, self.events
@@ -568,6 +672,10 @@ class TrainRecipe:
                     f"global batch {layout.global_batch} = {layout.micro_bs} x {layout.grad_accum} x {layout.world} "
                     f"processes, {layout.precision}, ZeRO {layout.zero_stage}, device {layout.device.type}"
                     + (f", resumed from step {self.resumed_from}" if self.resumed_from is not None else ""))
+        if self.config.data.batching == "packed" and self.attn_implementation != "flash_attention_2":
+            events.line(f"data.batching packed with {self.attn_implementation}: samples are kept apart by a "
+                        "block-diagonal mask over the packed row (attention computes the square of the packed "
+                        "length); flash_attention_2 runs the variable-length kernel instead")
 
     # ---------------------------------------------------------------- the loop
 
@@ -586,9 +694,7 @@ class TrainRecipe:
                 micro_batches = [next(batches) for _ in range(layout.grad_accum)]
                 t_data = time.time()
                 for batch in micro_batches:  # host tensors: counting costs no device sync
-                    self.padding_epoch.add(batch["attention_mask"])
-                    self.padding_run.add(batch["attention_mask"])
-                    window.real_tokens += int(batch["attention_mask"].sum())
+                    self.count_tokens(batch, window)
                 step_loss, state.last_lr, state.last_grad_norm = train_step_on_device(
                     self.engine, self.optimizer, micro_batches, layout.device, layout.dtype, self.label_smoothing)
                 state.step += 1
@@ -607,6 +713,15 @@ class TrainRecipe:
                 self.after_step()
         if state.step not in self.ckpt.saved_steps:  # e.g. resumed from the final checkpoint
             self.save_checkpoint(is_final=True)
+
+    def count_tokens(self, batch: dict, window: LossWindow) -> None:
+        """Padding (epoch and run), real tokens and model FLOPs of one collated micro-batch (host ints)."""
+        lengths = sample_lengths(batch)
+        real, total = sum(lengths), int(batch["input_ids"].numel())
+        self.padding_epoch.add(real, total)
+        self.padding_run.add(real, total)
+        window.real_tokens += real
+        window.model_flops += self.flops.batch(batch["image_grid_thw"], lengths)
 
     def epoch_loader(self):
         """An iterator over the rest of the current epoch, from the first sample not yet trained on (resume-exact)."""
@@ -630,7 +745,7 @@ class TrainRecipe:
             stop = stop_local
         else:
             check = saving or state.step % train_cfg.stop_check_steps == 0
-            stop = check and qd.all_reduce_max_flag(stop_local, self.layout.device)
+            stop = check and self.agree_on_stop(stop_local)
         if stop:
             self.stopwatch.stop_began()  # bounded by training.stop_grace_seconds from here
             why = f" ({state.stop_reason})" if state.stop_reason else ""
@@ -641,6 +756,18 @@ class TrainRecipe:
         if state.step % train_cfg.save_steps == 0 or state.step == self.total_steps:
             self.save_checkpoint(is_final=state.step == self.total_steps)
 
+    def agree_on_stop(self, stop_local: bool) -> bool:
+        """All ranks: stop when any rank asks, with the strongest code (143 over 130). A rank that did not ask itself
+        records why (its node's launcher may be gone: on another node of several, the only sign rank 0 gets)."""
+        state = self.state
+        agreed = qd.all_reduce_max_int(state.stop_code if stop_local else 0, self.layout.device)
+        if agreed and not stop_local:
+            state.stop_reason = ("another rank stopped (its launcher is gone, or it got SIGTERM)" if agreed == EXIT_TERMINATED
+                                 else "another rank was asked to stop")
+        if agreed:
+            state.stop_code = agreed
+        return agreed > 0
+
     def log_step(self, window: LossWindow) -> None:
         state, events, device = self.state, self.events, self.layout.device
         # the one host read of the window's losses (and of the grad norm)
@@ -649,6 +776,9 @@ class TrainRecipe:
             state.last_grad_norm = float(state.last_grad_norm)
         samples_per_s = window.steps * self.layout.global_batch / max(window.seconds, 1e-9)
         tokens_per_s = window.real_tokens * self.layout.world / max(window.seconds, 1e-9)  # rank 0's count x world
+        flops_per_s = window.model_flops / max(window.seconds, 1e-9)  # rank 0's: MFU is per GPU
+        mfu = flops_per_s / self.peak_flops if self.peak_flops else None
+        model_tflops = flops_per_s * self.layout.world / 1e12
         mem, mem_kind = memory_now(device)
         epoch = state.step / self.steps_per_epoch
         extra = {}
@@ -661,16 +791,16 @@ class TrainRecipe:
         events.emit("step", step=state.step, total_steps=self.total_steps, epoch=epoch, loss=loss,
                     lr=state.last_lr, grad_norm=state.last_grad_norm, samples_per_s=samples_per_s,
                     memory_bytes=mem, memory_kind=mem_kind, tokens_per_s=tokens_per_s,
-                    padding_fraction=self.padding_epoch.fraction, **extra)
+                    padding_fraction=self.padding_epoch.fraction, model_tflops_per_s=model_tflops, mfu=mfu, **extra)
         events.scalars({"train/loss": loss, "train/lr": state.last_lr, "train/grad_norm": state.last_grad_norm,
                         "train/samples_per_s": samples_per_s, "train/epoch": epoch, "train/memory_bytes": mem,
-                        "train/tokens_per_s": tokens_per_s, "train/padding_fraction": self.padding_epoch.fraction},
-                       state.step)
+                        "train/tokens_per_s": tokens_per_s, "train/padding_fraction": self.padding_epoch.fraction,
+                        "train/model_tflops_per_s": model_tflops, "train/mfu": mfu}, state.step)
         gn = f"{state.last_grad_norm:.3f}" if state.last_grad_norm is not None else "n/a"
         events.line(f"step {state.step}/{self.total_steps} | epoch {epoch:.2f} | loss {loss:.4f} | "
                     f"lr {state.last_lr:.2e} | grad_norm {gn} | {samples_per_s:.1f} samples/s | {tokens_per_s:.0f} tokens/s | "
-                    f"padding {self.padding_epoch.fraction:.1%} | "
-                    f"mem {mem / 2**30:.1f} GiB")
+                    + (f"MFU {mfu:.1%} | " if mfu is not None else "")
+                    + f"padding {self.padding_epoch.fraction:.1%} | mem {mem / 2**30:.1f} GiB")
 
     # ---------------------------------------------------------------- evaluation
 
@@ -829,8 +959,9 @@ class TrainRecipe:
                          exit_code=code, eval_forward_passes=eval_forward_passes())
         self.events.line(f"stopped at step {state.step} (interrupted)")
 
-    def report_error(self, message: str, code: int, hint: str | None = None) -> None:
-        if qd.is_main():
+    def report_error(self, message: str, code: int, hint: str | None = None, every_rank: bool = False) -> None:
+        """`every_rank`: printed by each rank (a lost peer: rank 0, the usual reporter, may be the one gone)."""
+        if qd.is_main() or every_rank:
             print(message if message.startswith("error:") else f"error: {message}", file=sys.stderr, flush=True)
             if hint:
                 print(f"hint: {hint}", file=sys.stderr, flush=True)
@@ -846,6 +977,7 @@ class TrainRecipe:
 # ==================================================================== entry point
 
 def main(argv=None) -> int:
+    guard_output()  # the launcher may be killed while we print (watchdog.QuietOnLostPipe)
     # What the imports made (torch, transformers, DeepSpeed: ~430k objects) lives as long as the process.
     # Frozen, the collector no longer scans it in each full collection: the first one otherwise lands
     # in setup (0.3-1 s here, in the input check's image pass: BENCHMARKS.md, start-up).
@@ -866,8 +998,11 @@ def main(argv=None) -> int:
         recipe.report_error(f"error: {exc}", code, hint=exc.hint)
     except Exception as exc:  # noqa: BLE001 - any failure ends the run with an error event
         code = EXIT_FAILED
-        traceback.print_exc()
-        recipe.report_error(f"{type(exc).__name__}: {exc}", code)
+        lost = peer_lost_message(exc)
+        if lost is None:
+            traceback.print_exc()
+        recipe.report_error(lost or f"{type(exc).__name__}: {exc}", code, hint=PEER_LOST_HINT if lost else None,
+                            every_rank=lost is not None)
     if recipe.events is not None:
         recipe.events.close()
     qd.exit_process(code, ok_code=EXIT_OK)

@@ -70,3 +70,47 @@ class StopWatch:
                       file=sys.stderr, flush=True)
                 os._exit(EXIT_GRACE_EXPIRED)
             time.sleep(self.poll_s)
+
+
+class QuietOnLostPipe:
+    """sys.stdout / sys.stderr of a worker whose reader may die. A worker's output goes straight into the
+    launcher's pipe; once the launcher is killed, the next Python write raised BrokenPipeError before the
+    StopWatch (polling every 0.5 s) could redirect it, and a worker logging every step then crashed instead
+    of stopping with a checkpoint (seen with two nodes: the other node only saw a lost peer). Now the first
+    broken write points the file descriptor at /dev/null and training goes on to the StopWatch's stop."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self):
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+        try:
+            self._stream.flush()  # what was buffered goes to /dev/null now
+        except OSError:
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def guard_output() -> None:
+    """Wrap sys.stdout and sys.stderr in QuietOnLostPipe (once)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, QuietOnLostPipe):
+            setattr(sys, name, QuietOnLostPipe(stream))

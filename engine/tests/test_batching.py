@@ -1,4 +1,5 @@
-"""data.batching (length_grouped vs padded), model.attn_implementation, and the host-sync-free train step."""
+"""data.batching (padded, length_grouped, packed), model.attn_implementation, model FLOPs / MFU, and the
+host-sync-free train step."""
 
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import torch
 from PIL import Image
 
 from qc_engine.attention import resolve_attn_implementation
-from qc_engine.batching import LengthGroupedSampler, PaddingMeter, image_token_counts
+from qc_engine.batching import (LengthGroupedSampler, PackedCollator, PaddingMeter, image_token_counts, sample_lengths,
+                                token_counts)
 from qc_engine.errors import BadInput
 
 CPU = torch.device("cpu")
@@ -34,14 +36,31 @@ def test_flash_attention_without_package_or_gpu_is_bad_input_naming_the_key():
 
 # ---------------------------------------------------------------- the sampler
 
-def plan(lengths, world, micro_bs, seed=0, epoch=0, start=0):
+def plan(lengths, world, micro_bs, seed=0, epoch=0, start=0, accum=1):
     out = []
     for rank in range(world):
-        s = LengthGroupedSampler(lengths, world, rank, micro_bs, seed)
+        s = LengthGroupedSampler(lengths, world, rank, micro_bs, seed, accum)
         s.set_epoch(epoch)
         s.set_start_index(start)
         out.append(list(s))
     return out
+
+
+def step_samples(shards, micro_bs, accum):
+    """The set of samples each optimizer step trains on (all ranks, all accumulated micro-batches)."""
+    per_step = micro_bs * accum
+    steps = len(shards[0]) // per_step
+    return [sorted(i for shard in shards for i in shard[s * per_step:(s + 1) * per_step]) for s in range(steps)]
+
+
+def test_length_grouped_steps_are_the_same_for_any_layout_of_one_global_batch():
+    """Elastic resume: 2 processes x 4 x accumulation 1 and 1 process x 4 x 2 (global batch 8) train on the
+    same samples at every step, so a resume on the other layout continues the epoch exactly."""
+    lengths = [int(x) for x in np.random.default_rng(1).integers(4, 260, size=203)]
+    two, one = plan(lengths, 2, 4), plan(lengths, 1, 4, accum=2)
+    assert step_samples(two, 4, 1) == step_samples(one, 4, 2) and len(step_samples(one, 4, 2)) == 203 // 8
+    resumed = plan(lengths, 1, 4, accum=2, start=3 * 8)  # resumed after step 3
+    assert step_samples(resumed, 4, 2) == step_samples(two, 4, 1)[3:]
 
 
 def padding_of(batches, lengths):
@@ -73,10 +92,17 @@ def test_length_grouped_is_seeded_sharded_resumable_and_pads_less():
     assert firsts != sorted(firsts)
 
 
-def test_padding_meter_counts_mask_zeros():
+def test_padding_meter_counts_padding_of_padded_and_packed_batches():
     meter = PaddingMeter()
-    meter.add(torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]]))
+    padded = {"input_ids": torch.zeros(2, 4, dtype=torch.long), "attention_mask": torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])}
+    assert sample_lengths(padded) == [3, 2] and token_counts(padded) == (5, 8)
+    meter.add(*token_counts(padded))
     assert meter.fraction == pytest.approx(3 / 8)
+    packed = {"input_ids": torch.zeros(1, 5, dtype=torch.long), "seq_lens": torch.tensor([3, 2])}
+    assert sample_lengths(packed) == [3, 2] and token_counts(packed) == (5, 5)
+    only_packed = PaddingMeter()
+    only_packed.add(*token_counts(packed))
+    assert only_packed.fraction == 0.0
 
 
 # ---------------------------------------------------------------- on the tiny model, images of different sizes
@@ -128,7 +154,7 @@ def test_token_counts_match_the_collator_and_grouped_logits_equal_padded(tiny_mo
     meter_p, meter_g = PaddingMeter(), PaddingMeter()
     for batches, meter in ((padded, meter_p), (grouped, meter_g)):
         for b in batches:
-            meter.add(collator([dataset[i] for i in b])["attention_mask"])
+            meter.add(*token_counts(collator([dataset[i] for i in b])))
     assert meter_g.fraction < meter_p.fraction
     a, b = logits_by_index(padded), logits_by_index(grouped)
     diff = max(float((a[i] - b[i]).abs().max()) for i in a)
@@ -137,6 +163,179 @@ def test_token_counts_match_the_collator_and_grouped_logits_equal_padded(tiny_mo
     # and the loss of one sample alone equals its loss inside a padded batch
     alone = logits_by_index([[4]])[4]
     assert torch.allclose(alone, a[4], atol=1e-4)
+
+
+# ---------------------------------------------------------------- packed (padding-free)
+
+PACKED_ORDER = [4, 0, 6, 1]  # 112x112, 28x28, 140x84, 56x28: very different token counts
+
+
+@pytest.fixture(scope="module")
+def packed_setup(tiny_model_dir, varied_images):
+    from qc_engine.data import ClassifierCollator, ImageClassificationDataset, Sample
+    from qc_engine.model import build_classifier, load_processing
+
+    tokenizer, processor = load_processing(tiny_model_dir, 784, 28 * 28 * 25)
+    collator = ClassifierCollator(tokenizer, processor, "What digit?")
+    dataset = ImageClassificationDataset([Sample(p, i % 10, i + 1) for i, p in enumerate(varied_images)])
+    models = {attn: build_classifier(tiny_model_dir, [str(i) for i in range(10)], seed=0, attn_implementation=attn).eval()
+              for attn in ("sdpa", "eager")}
+    return collator, dataset, models
+
+
+def forward(model, batch):
+    from qc_engine.eval_loop import move_batch
+
+    with torch.no_grad():
+        return model(**move_batch(batch, CPU), labels=batch["labels"])
+
+
+def test_packed_collate_lays_samples_back_to_back_with_their_own_rope_positions(packed_setup):
+    collator, dataset, models = packed_setup
+    model = models["sdpa"]
+    items = [dataset[i] for i in PACKED_ORDER]
+    padded, packed = collator(items), PackedCollator(collator, model.config)(items)
+    lens = padded["attention_mask"].sum(dim=1)
+    assert len(set(lens.tolist())) == 4 and packed["seq_lens"].tolist() == lens.tolist()
+    assert packed["input_ids"].shape == (1, int(lens.sum())) and "attention_mask" not in packed
+    assert torch.equal(packed["input_ids"][0], padded["input_ids"][padded["attention_mask"].bool()])
+    assert torch.equal(packed["pixel_values"], padded["pixel_values"])
+    assert torch.equal(packed["image_grid_thw"], padded["image_grid_thw"])
+    # rows 1-3: the model's own 3-D rope index of the padded batch (image tokens share a temporal index, etc.)
+    ids, mask = padded["input_ids"], padded["attention_mask"]
+    rope, _ = model.model.get_rope_index(ids, mm_token_type_ids=(ids == model.config.image_token_id).int(),
+                                         image_grid_thw=padded["image_grid_thw"], attention_mask=mask)
+    assert torch.equal(packed["position_ids"][1:, 0], rope[:, mask.bool()])
+    assert not torch.equal(rope[0], rope[1])  # really 3-D: height and width differ from temporal on image tokens
+    # row 0: 0..len-1 per sample (how transformers finds the sample boundaries)
+    starts = torch.cat([torch.zeros(1, dtype=torch.long), lens.cumsum(0)[:-1]])
+    assert packed["position_ids"][0, 0, starts].tolist() == [0, 0, 0, 0]
+    assert packed["position_ids"][0, 0, starts[1] - 1].item() == lens[0].item() - 1
+    # what flash_attention_2 would run (no GPU here): transformers' own varlen detection on these positions
+    from transformers.modeling_flash_attention_utils import _is_packed_sequence, prepare_fa_kwargs_from_position_ids
+
+    text = packed["position_ids"][0]
+    assert _is_packed_sequence(text, batch_size=1)
+    (cu_q, _), (max_q, _) = prepare_fa_kwargs_from_position_ids(text)
+    assert cu_q.tolist() == [0, *lens.cumsum(0).tolist()] and int(max_q) == int(lens.max())
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_packed_logits_and_loss_equal_the_padded_batch(packed_setup, attn):
+    """fp32 on the CPU: within 1e-5 (seen: about 5e-8 with sdpa, 0 with eager)."""
+    collator, dataset, models = packed_setup
+    model = models[attn]
+    items = [dataset[i] for i in PACKED_ORDER]
+    padded, packed = forward(model, collator(items)), forward(model, PackedCollator(collator, model.config)(items))
+    diff = float((padded.logits - packed.logits).abs().max())
+    print(f"{attn}: max |logit(packed) - logit(padded)| = {diff:.1e}")
+    assert packed.logits.shape == (4, 10) and diff < 1e-5
+    assert abs(float(padded.loss) - float(packed.loss)) < 1e-5
+    # the forward computes the same position ids itself when a packed batch comes without them
+    batch = PackedCollator(collator, model.config)(items)
+    del batch["position_ids"]
+    assert torch.allclose(forward(model, batch).logits, packed.logits, atol=1e-6)
+
+
+def test_packed_attention_stays_within_each_sample_and_pools_its_last_token(packed_setup):
+    from qc_engine.modeling_qwen_classifier import pool_packed
+
+    collator, dataset, models = packed_setup
+    model = models["sdpa"]
+    packer = PackedCollator(collator, model.config)
+    base = packer([dataset[i] for i in PACKED_ORDER])
+    changed = packer([dataset[i] for i in (PACKED_ORDER[0], 7, *PACKED_ORDER[2:])])  # another second image
+    a, b = forward(model, base), forward(model, changed)
+    assert torch.equal(a.logits[0], b.logits[0])  # sample 1 does not see sample 2, bit for bit
+    assert float((a.logits[1] - b.logits[1]).abs().max()) > 1e-4  # sample 2 itself changed
+    # the test can fail: one sequence over the whole row (text positions 0..total-1) lets samples attend across
+    crossed = dict(base)
+    crossed["position_ids"] = base["position_ids"].clone()
+    crossed["position_ids"][0, 0] = torch.arange(base["input_ids"].shape[1])
+    assert float((forward(model, crossed).logits[1:] - a.logits[1:]).abs().max()) > 1e-4
+    # pooling: each sample's last token; mean: each sample's own positions
+    hidden = torch.arange(12.0).view(6, 2)
+    lens = torch.tensor([2, 3, 1])
+    assert pool_packed(hidden, lens, "last_token").tolist() == [[2.0, 3.0], [8.0, 9.0], [10.0, 11.0]]
+    assert pool_packed(hidden, lens, "mean").tolist() == [[1.0, 2.0], [6.0, 7.0], [10.0, 11.0]]
+
+
+def test_packed_through_peft_lora_gives_the_padded_gradients_and_lora_flops(tiny_model_dir, packed_setup):
+    """Through peft's wrapper (kwargs seq_lens / position_ids pass through): the trainable parameters' gradients
+    equal the padded batch's (fp32, relative 1e-4), and ModelFlops sees a frozen vision tower (2N) and LoRA."""
+    from helpers import typed_config
+    from qc_engine.eval_loop import move_batch
+    from qc_engine.lora import apply_lora
+    from qc_engine.model import build_classifier
+    from qc_engine.telemetry import ModelFlops
+
+    collator, dataset, _ = packed_setup
+    lora = typed_config({"model": {"lora": {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0}}}).model.lora
+    model = apply_lora(build_classifier(tiny_model_dir, [str(i) for i in range(10)], seed=0,
+                                        attn_implementation="sdpa"), lora, str(tiny_model_dir))
+    items = [dataset[i] for i in PACKED_ORDER]
+    grads = []
+    for batch in (collator(items), PackedCollator(collator, model.config)(items)):
+        model.zero_grad()
+        model(**move_batch(batch, CPU), labels=batch["labels"]).loss.backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad})
+    assert grads[0].keys() == grads[1].keys() and any(".lora_B." in n for n in grads[0])
+    for name, g in grads[0].items():
+        assert torch.allclose(grads[1][name], g, rtol=1e-4, atol=1e-6), name
+    flops = ModelFlops.from_model(model)
+    assert flops.vision.trainable == 0 and not flops.vision.backward and not flops.merger.backward
+    assert flops.text.backward and 0 < flops.text.trainable < flops.text.params / 5
+
+
+def test_padded_forward_uses_qwen_3d_rope_positions(packed_setup):
+    """Without mm_token_type_ids transformers gives image tokens 1-D positions; the classifier passes them."""
+    collator, dataset, models = packed_setup
+    model = models["sdpa"]
+    batch = collator([dataset[i] for i in PACKED_ORDER])
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    rope, _ = model.model.get_rope_index(ids, mm_token_type_ids=(ids == model.config.image_token_id).int(),
+                                         image_grid_thw=batch["image_grid_thw"], attention_mask=mask)
+    explicit = forward(model, {**batch, "position_ids": rope})
+    one_d = forward(model, {**batch, "position_ids": (mask.cumsum(1) - 1).clamp(min=0)})
+    ours = forward(model, batch)
+    assert torch.allclose(ours.logits, explicit.logits, atol=1e-6)
+    assert float((ours.logits - one_d.logits).abs().max()) > 1e-4
+
+
+# ---------------------------------------------------------------- model FLOPs and MFU
+
+def test_model_flops_are_trainable_aware_and_match_six_n_t(packed_setup):
+    from qc_engine.telemetry import ModelFlops, peak_flops
+
+    collator, dataset, models = packed_setup
+    model = models["sdpa"]
+    visual, lm = model.model.visual, model.model.language_model
+    n = lambda *ms: sum(p.numel() for m in ms for p in m.parameters())  # noqa: E731
+    n_vis, n_merger = n(visual.patch_embed, visual.blocks), n(visual.merger)
+    n_text, n_head = n(lm) - lm.embed_tokens.weight.numel(), n(model.score)
+    vc, tc = model.config.vision_config, model.config.text_config
+    patches, seq = 64, 40
+    attn_vis = 4 * vc.hidden_size * patches * ((vc.depth - len(vc.fullatt_block_indexes)) * 64
+                                               + len(vc.fullatt_block_indexes) * patches)
+    attn_text = 4 * tc.num_hidden_layers * tc.hidden_size * seq * seq
+    full = ModelFlops.from_model(model)
+    assert full.sample(patches, seq) == 6 * (n_vis * patches + n_merger * patches // 4 + n_text * seq + n_head) \
+        + 3 * (attn_vis + attn_text)
+    for p in visual.parameters():  # freeze_vision_tower: forward only through the vision tower
+        p.requires_grad_(False)
+    try:
+        frozen = ModelFlops.from_model(model)
+    finally:
+        for p in visual.parameters():
+            p.requires_grad_(True)
+    assert frozen.sample(patches, seq) == 2 * (n_vis * patches + n_merger * patches // 4) + attn_vis \
+        + 6 * (n_text * seq + n_head) + 3 * attn_text
+    batch = collator([dataset[i] for i in PACKED_ORDER])
+    lens = sample_lengths(batch)
+    grid = batch["image_grid_thw"]
+    assert full.batch(grid, lens) == sum(full.sample(int(g.prod()), s) for g, s in zip(grid, lens))
+    assert peak_flops("NVIDIA H200")[0] == 989e12 and peak_flops("NVIDIA A100-SXM4-80GB")[0] == 312e12
+    assert peak_flops("CPU")[0] is None and peak_flops("anything", 100.0)[0] == 100e12
 
 
 # ---------------------------------------------------------------- no host sync per micro-batch

@@ -32,7 +32,7 @@ def test_flops_per_sample_is_six_n_t_plus_attention(tmp_path):
     assert is_random_init_folder(folder) and not list(folder.glob("*.safetensors"))
     config, meta = gpu_smoke.meta_model(folder)
     sample = {"patches": 1008, "seq": 280}
-    flops = gpu_smoke.flops_per_sample(config, meta, sample)
+    flops = gpu_smoke.flops_per_sample(meta, sample)  # qc_engine.telemetry.ModelFlops, every parameter trainable
     n_text = sum(p.numel() for p in meta.language_model.parameters()) - 152064 * 3584
     n_vis = sum(p.numel() for p in meta.visual.parameters())
     # Lower bound: 6 x params x tokens with every vision parameter counted on merged tokens only.
@@ -66,6 +66,12 @@ def test_gpu_smoke_tiny_runs_every_available_variant(tmp_path):
         # --no-save: the DeepSpeed state was not written, only the benchmark's marker.
         assert [p.name for p in (run / "checkpoint-5" / "deepspeed" / "global_step5").iterdir()
                 if not p.name.startswith("qc_rng")] == ["SKIPPED_BY_BENCHMARK"]
-    batching = [r for r in summary["results"] if "batching" in r["note"]]
-    assert batching and all(r.get("skipped", "").startswith("not available") or "samples_per_s" in r for r in batching)
+    for name in ("tiny_zero2_padded", "tiny_zero2_packed"):  # the batching variants run, and report padding
+        r = by_name[name]
+        assert r["exit_code"] == 0 and r["steps"] == 5 and r["engine_mfu"] is None  # no peak on the CPU
+        assert (r["padding_fraction"] == 0.0) == name.endswith("packed")
+    events = [json.loads(line) for line in
+              (tmp_path / "w" / "runs" / "tiny_zero2_packed" / "logs" / "events.jsonl").read_text().splitlines()]
+    steps = [e for e in events if e["event"] == "step"]
+    assert all(e["padding_fraction"] == 0.0 and e["mfu"] is None and e["model_tflops_per_s"] > 0 for e in steps)
     assert "| tiny_zero2_sdpa" in proc.stdout

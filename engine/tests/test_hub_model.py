@@ -34,3 +34,26 @@ def test_offline_and_not_cached_is_bad_input(tmp_path):
     last = json.loads(r.stdout.strip().splitlines()[-1])
     assert last["event"] == "error" and last["exit_code"] == 2
     assert "me/absent@main: not in the local cache and the Hub cannot be reached" in last["message"]
+
+
+def test_hub_model_and_the_protocol_writer_need_no_torch():
+    """hub_model runs before torchrun, on every launch with a Hub id: importing torch there would cost seconds."""
+    code = ("import sys, qc_engine.hub_model, qc_engine.protocol; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    r = subprocess.run([PYTHON, "-c", code], env=engine_env(), capture_output=True, text=True, timeout=120,
+                       cwd=str(REPO))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_protocol_lines_are_rank0_only_and_json_safe(monkeypatch, capsys):
+    from qc_engine.protocol import emit
+
+    monkeypatch.setenv("RANK", "1")
+    emit("progress", n=1)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setenv("RANK", "0")
+    emit("progress", value=float("nan"), items=(1, 2))
+    line = json.loads(capsys.readouterr().out)
+    assert line["event"] == "progress" and line["value"] is None and line["items"] == [1, 2]
+    assert isinstance(line["time"], float)

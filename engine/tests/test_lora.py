@@ -126,3 +126,46 @@ def test_best_weights_of_a_slim_lora_checkpoint_come_from_its_adapter(tiny_model
     for name, param in peft_model.named_parameters():
         if name in saved:
             assert torch.equal(param, saved[name]), name
+
+
+def test_base_model_folder_local_hub_cache_and_refusals(tmp_path, monkeypatch):
+    """An adapter-only checkpoint's base: training_info's local folder, or its Hub commit in the cache (never
+    downloaded); gone / not cached: BadInput naming it and the fix. No adapter/: the message names both folders."""
+    import huggingface_hub.constants as hub_constants
+
+    from qc_engine.errors import BadInput
+    from qc_engine.lora import adapter_folder, base_model_folder, missing_weights_message
+
+    ckpt = tmp_path / "run" / "checkpoint-4"
+    (ckpt / "adapter").mkdir(parents=True)
+    local = tmp_path / "base"
+    local.mkdir()
+    (local / "config.json").write_text("{}")
+    info = {"lora": {"adapter_dir": "adapter", "base_model": str(local), "base_revision": None}}
+    assert base_model_folder(ckpt, info) == local
+    assert adapter_folder(ckpt, info) is None  # adapter_config.json + adapter_model.safetensors both needed
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        (ckpt / "adapter" / name).write_text("{}")
+    assert adapter_folder(ckpt, info) == ckpt / "adapter"
+    assert adapter_folder(ckpt, {"step": 4}) is None  # not a LoRA checkpoint
+
+    gone = {"lora": {**info["lora"], "base_model": str(tmp_path / "moved")}}
+    with pytest.raises(BadInput, match=rf"LoRA base model folder {tmp_path / 'moved'} \(.*lora.base_model\) does not "
+                                       "exist; .*put that model folder back"):
+        base_model_folder(ckpt, gone)
+
+    commit = "a" * 40
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    hub = {"lora": {**info["lora"], "base_model": "Qwen/Qwen2.5-VL-7B-Instruct", "base_revision": commit}}
+    with pytest.raises(BadInput, match=rf"Qwen/Qwen2.5-VL-7B-Instruct at commit {commit} .* not in the Hugging Face "
+                                       rf"cache .*python -m qc_engine.hub_model --repo Qwen/Qwen2.5-VL-7B-Instruct "
+                                       rf"--revision {commit}"):
+        base_model_folder(ckpt, hub)
+    snapshot = tmp_path / "hub" / "models--Qwen--Qwen2.5-VL-7B-Instruct" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    assert base_model_folder(ckpt, hub) == snapshot
+
+    message = missing_weights_message(ckpt, info)
+    assert "needs hf_model/ or adapter/" in message and f"tasks/export.ts --checkpoint {ckpt} --merge" in message
+    assert "export it first" in missing_weights_message(ckpt, {"step": 4})  # a deferred full fine-tune

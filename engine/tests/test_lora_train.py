@@ -133,7 +133,7 @@ def test_lora_zero3_merged_and_zero0_adapter_only(make_config, tiny_model_dir):
         assert (unmerged(**batch).logits - build_classifier(tiny_model_dir, CLASSES, seed=3)(**batch).logits
                 ).abs().max() > 1e-4  # training changed the adapters or the head
 
-    config = lora_config(make_config, "adapter_only", max_steps=2, save_steps=2, checkpoint={"hf_format": "adapter"},
+    config = lora_config(make_config, "adapter_only", max_steps=2, save_steps=1, checkpoint={"hf_format": "adapter"},
                          gradient_checkpointing=True)
     config["deepspeed"]["zero_stage"] = 0
     out = Path(config["training"]["output_dir"])
@@ -144,6 +144,17 @@ def test_lora_zero3_merged_and_zero0_adapter_only(make_config, tiny_model_dir):
     assert (ckpt / "adapter" / "adapter_model.safetensors").is_file()
     assert info["bytes"]["hf_model"] == 0 and 0 < info["bytes"]["adapter"] < info["bytes"]["total"]
 
+    # evaluate (a sweep: the base read once, checkpoint-2's adapter swapped in after checkpoint-1's) and predict
+    # straight from adapter/, before anything is exported
+    data = Path(config["data"]["val_jsonl"])
+    sweep = evaluate_in_process([out / "checkpoint-1", ckpt], data, out / "resolved_config.json", out / "sweep.json")
+    assert [r["source"] for r in sweep["results"]] == ["adapter", "adapter"], sweep["results"]
+    key = sweep["eval_key"]
+    adapter_probs = {n: prediction_probs(out / f"checkpoint-{n}", key) for n in (1, 2)}
+    assert max(abs(a - b) for a, b in zip(adapter_probs[1], adapter_probs[2])) > 1e-4  # two different adapters
+    predicted_adapter = predict_in_process(ckpt, data, out / "adapter_predictions.jsonl")
+    assert predicted_adapter["source"] == "adapter"
+
     # export --merge makes the merged hf_model/ afterwards: adapter-on-base logits, training_info updated
     assert_ok(run_export(["--checkpoint", ckpt, "--merge"]))
     info = json.loads((ckpt / "training_info.json").read_text())
@@ -152,3 +163,50 @@ def test_lora_zero3_merged_and_zero0_adapter_only(make_config, tiny_model_dir):
     with torch.no_grad():
         torch.testing.assert_close(load_hf_classifier(ckpt / "hf_model").eval()(**batch).logits,
                                    unmerged(**batch).logits, atol=1e-5, rtol=1e-4)
+
+    # the merged hf_model/ of the same step: the same metrics and predictions (fp32: the adapter applied on the
+    # fly vs folded into the weights differ by float rounding only; tolerance 1e-5 on every probability and loss)
+    merged = evaluate_in_process([ckpt], data, out / "resolved_config.json", out / "merged.json", "--force")
+    assert merged["results"][0]["source"] == "hf_model"
+    adapter_metrics, merged_metrics = sweep["results"][1]["metrics"], merged["results"][0]["metrics"]
+    assert merged_metrics["accuracy"] == adapter_metrics["accuracy"]
+    assert merged_metrics["confusion_matrix"] == adapter_metrics["confusion_matrix"]
+    assert merged_metrics["loss"] == pytest.approx(adapter_metrics["loss"], abs=1e-5)
+    assert prediction_probs(ckpt, key) == pytest.approx(adapter_probs[2], abs=1e-5)
+    predicted_merged = predict_in_process(ckpt, data, out / "merged_predictions.jsonl")
+    assert predicted_merged["source"] == "checkpoint" and predicted_merged["accuracy"] == predicted_adapter["accuracy"]
+    lines = {name: [json.loads(line) for line in (out / name).read_text().splitlines()]
+             for name in ("adapter_predictions.jsonl", "merged_predictions.jsonl")}
+    assert [r["prediction"] for r in lines["adapter_predictions.jsonl"]] == \
+        [r["prediction"] for r in lines["merged_predictions.jsonl"]]
+    assert [r["probability"] for r in lines["adapter_predictions.jsonl"]] == \
+        pytest.approx([r["probability"] for r in lines["merged_predictions.jsonl"]], abs=1e-5)
+
+
+def evaluate_in_process(checkpoints, data, resolved, out_json, *extra) -> dict:
+    """qc_engine.evaluate's run() in this process (its CLI leaves through os._exit): no second interpreter start."""
+    from qc_engine import evaluate as ev
+
+    ev.run(ev.parse_args(["--checkpoints", *map(str, checkpoints), "--data", str(data), "--resolved", str(resolved),
+                          "--out-json", str(out_json), *extra]))
+    return json.loads(Path(out_json).read_text())
+
+
+def prediction_probs(ckpt: Path, key: str) -> list[float]:
+    lines = [json.loads(line) for line in (ckpt / "predictions.jsonl").read_text().splitlines()]
+    return [p for line in sorted((x for x in lines if x["eval_key"] == key), key=lambda x: x["index"])
+            for p in (line["probability"], line["label_probability"])]
+
+
+def predict_in_process(ckpt: Path, images: Path, out: Path) -> dict:
+    """qc_engine.predict's run() in this process; its summary event (stdout) returned."""
+    import contextlib
+    import io
+
+    from qc_engine import predict as pr
+
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        pr.run(pr.parse_args(["--checkpoint", str(ckpt), "--images", str(images), "--out", str(out)]))
+    events = [json.loads(line) for line in stdout.getvalue().splitlines() if line.startswith("{")]
+    return next(e for e in events if e["event"] == "summary")

@@ -34,7 +34,7 @@ def test_a_real_start_event_is_valid_and_each_kind_of_mistake_is_named():
 
 
 def test_non_finite_values_are_written_as_null_and_accepted():
-    from qc_engine.events import json_safe
+    from qc_engine.protocol import json_safe
 
     step = json_safe({"event": "step", "time": 2.0, "step": 1, "total_steps": 6, "epoch": 0.3,
                       "loss": float("nan"), "lr": 1e-3, "grad_norm": float("inf"), "samples_per_s": 4.0,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, engine_env, read_events, torchrun_argv, write_run_files
+from helpers import PYTHON, REPO, engine_env, read_events, torchrun_argv, write_run_files
 
 pytestmark = pytest.mark.slow
 
@@ -112,3 +112,25 @@ def test_output_dir_not_shared_by_every_rank_is_refused(make_config):
     assert (end["status"], end["exit_code"]) == ("failed", 2)
     assert "is not shared by all ranks" in proc.stderr and "rank 1" in proc.stderr
     assert not list(out.glob("checkpoint-*")) and not list(out.glob(".qc-shared-fs-*"))
+
+
+def test_printing_after_the_launcher_died_does_not_kill_the_worker(tmp_path):
+    """watchdog.guard_output: the reader of a worker's stdout/stderr (the launcher) is gone; the worker's next
+    prints go to /dev/null instead of raising BrokenPipeError (one short Python process, no torchrun)."""
+    done = tmp_path / "done"
+    code = ("import sys, time\n"
+            "from qc_engine.watchdog import guard_output\n"
+            "guard_output()\n"
+            "print('ready', flush=True)\n"
+            "time.sleep(1.0)\n"  # the test closes the pipe meanwhile
+            "for i in range(3):\n"
+            "    print('step', i, flush=True)\n"
+            "    print('warn', i, file=sys.stderr, flush=True)\n"
+            f"open({str(done)!r}, 'w').write('ok')\n")
+    proc = subprocess.Popen([PYTHON, "-c", code],
+                            env=engine_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"ready"
+    proc.stdout.close()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0
+    assert done.read_text() == "ok"

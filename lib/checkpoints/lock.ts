@@ -98,6 +98,8 @@ function createExclusive(path: string, content: string, pid: number): boolean {
 
 export interface RunLockParams extends LockDeps {
   outputDir: string;
+  /** The lock's file name in outputDir (default .train.lock; several nodes: one per node, lib/train/nodes.ts). */
+  name?: string;
   /** Told when a stale lock is taken over. */
   log?: (line: string) => void;
 }
@@ -108,7 +110,7 @@ export interface RunLockParams extends LockDeps {
  * which removes the lock only while it is still this one (idempotent).
  */
 export function acquireRunLock(params: RunLockParams): () => void {
-  const path = join(params.outputDir, RUN_LOCK_NAME);
+  const path = join(params.outputDir, params.name ?? RUN_LOCK_NAME);
   const mine = lockInfo("train", params);
   const content = JSON.stringify(mine) + "\n";
   for (let attempt = 0; attempt < 5; attempt++) {

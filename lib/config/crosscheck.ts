@@ -88,6 +88,11 @@ export function crossWarnings(config: unknown): string[] {
   const greater = getPath(config, "training.best_model_tracking.greater_is_better");
   if (metric === "loss" && greater === true) warnings.push(`training.best_model_tracking: metric is loss but greater_is_better is true (the highest loss would count as best)`);
   if (metric !== "loss" && typeof metric === "string" && greater === false) warnings.push(`training.best_model_tracking: metric is ${metric} but greater_is_better is false (the lowest ${metric} would count as best)`);
+  const attn = getPath(config, "model.attn_implementation");
+  if (getPath(config, "data.batching") === "packed" && (attn === "sdpa" || attn === "eager")) {
+    warnings.push(`data.batching: packed with model.attn_implementation: ${attn} keeps samples apart with a block-diagonal mask over the whole packed row ` +
+      `(correct, but attention computes the square of the packed length); flash_attention_2 (or auto where flash-attn is installed) runs the variable-length kernel`);
+  }
   const keep = getPath(config, "training.checkpoint.keep_optimizer_states");
   if (getPath(config, "training.skip_evaluation") === true && typeof keep === "number" && keep > 0) {
     warnings.push(`training.checkpoint.keep_optimizer_states: ${keep} under training.skip_evaluation: ${slimmedCheckpoints(config, keep)} lose deepspeed/ ` +

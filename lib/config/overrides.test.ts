@@ -137,6 +137,20 @@ describe("keep_optimizer_states under skip_evaluation is reported (checkpoints t
   });
 });
 
+describe("data.batching: packed with a mask-based attention kernel is allowed, with a warning", () => {
+  test("sdpa and eager are warned about, flash_attention_2 and auto are not", () => {
+    for (const attn of ["sdpa", "eager"]) {
+      const w = resolveWith({ data: { batching: "packed" }, model: { attn_implementation: attn } }).warnings.find((x) => x.startsWith("data.batching: packed"));
+      expect(w).toContain(`model.attn_implementation: ${attn}`);
+      expect(w).toContain("block-diagonal mask");
+    }
+    for (const attn of ["flash_attention_2", "auto"]) {
+      expect(resolveWith({ data: { batching: "packed" }, model: { attn_implementation: attn } }).warnings.some((x) => x.startsWith("data.batching"))).toBe(false);
+    }
+    expect(resolveWith({ data: { batching: "padded" }, model: { attn_implementation: "sdpa" } }).warnings.some((x) => x.startsWith("data.batching"))).toBe(false);
+  });
+});
+
 describe("eval_steps is ignored (not changed) under skip_evaluation", () => {
   for (const [label, file, sets, source] of [
     ["default", {}, [], "default"],

@@ -31,7 +31,7 @@ test.skipIf(!hasPython)("the Pillow decoder passes good images and names the bro
 
 test("a decoder that cannot start is a clear error", async () => {
   const decode = makeDeepDecoder({ python: "/nonexistent/python" });
-  await expect(decode({ paths: ["/x.png"] })).rejects.toThrow("could not start /nonexistent/python");
+  await expect(decode({ paths: ["/x.png"] })).rejects.toThrow("could not start the --deep image decoder engine (/nonexistent/python)");
 });
 
 test.skipIf(!hasPython)("the histogram plot is a PNG", async () => {

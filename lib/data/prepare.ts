@@ -1,5 +1,4 @@
 // tasks/prepare.ts's one entry point: convert a layout, or check the data and the disk of a config.
-import { spawn as nodeSpawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -19,7 +18,8 @@ import type { ConvertResult } from "./convert_output.ts";
 import { makeDeepDecoder } from "./deep.ts";
 import { plotHistogram } from "./plot.ts";
 import { silentProgress, type ProgressFactory } from "./progress.ts";
-import { enginePythonPath, projectPython } from "../util/python.ts";
+import { projectPython } from "../util/python.ts";
+import { runEngineProcess, type SpawnEngine } from "../util/engine_process.ts";
 import { formatDataReport } from "./report.ts";
 
 export type PrepareMode =
@@ -84,24 +84,22 @@ function formatConversion(r: ConvertResult): string {
   return out.join("\n") + "\n";
 }
 
-/** Runs qc_engine.demo_assets on a temporary resolved config (the same call the launcher makes). */
-export async function buildDemoAssetsWithEngine(config: QwenClassifyConfig, log: (l: string) => void = (l) => process.stderr.write(l + "\n")): Promise<void> {
+/** Runs qc_engine.demo_assets on a temporary resolved config (the launcher's arguments, through the engine-process runner). */
+export async function buildDemoAssetsWithEngine(
+  config: QwenClassifyConfig,
+  log: (l: string) => void = (l) => process.stderr.write(l + "\n"),
+  spawn?: SpawnEngine,
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "qc-prepare-"));
   try {
     const resolved = join(dir, "resolved_config.json");
     writeFileSync(resolved, JSON.stringify({ config }));
-    const python = projectPython();
-    const env = { ...process.env, PYTHONPATH: enginePythonPath({ existing: process.env.PYTHONPATH }) };
-    const code = await new Promise<number>((res) => {
-      const child = nodeSpawn(python, ["-m", "qc_engine.demo_assets", "--resolved", resolved], { env, stdio: ["ignore", "pipe", "pipe"] });
-      const relay = (d: Buffer) => d.toString().split("\n").filter(Boolean).forEach(log);
-      child.stdout!.on("data", relay);
-      child.stderr!.on("data", relay);
-      child.on("error", (err) => {
-        log(`could not start ${python}: ${err.message}`);
-        res(127);
-      });
-      child.on("close", (c) => res(c ?? 1));
+    const { exitCode: code } = await runEngineProcess<never>({
+      argv: [projectPython(), "-m", "qc_engine.demo_assets", "--resolved", resolved],
+      what: "demo assets",
+      parseLine: () => null, // its lines are progress notes: all relayed
+      onLog: (line) => log(line),
+      spawn,
     });
     if (code !== 0) throw new UserError(`building the demo assets failed (python -m qc_engine.demo_assets exited ${code})`, { hint: "run `bun run setup`, then try again" });
   } finally {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { evaluateCheckpoints, type EvaluateParams } from "./evaluate.ts";
 import type { SpawnEngine } from "./engine.ts";
 import type { EvalEngineEvent, FullMetrics } from "./protocol.ts";
@@ -87,9 +87,9 @@ function params(extra: Partial<EvaluateParams>): EvaluateParams {
     python: "/fake/python",
     progress,
     log: () => {},
-    runCommand: async (argv) => {
+    plotSpawn: (argv) => {
       writeFileSync(argv[argv.length - 1], "png");
-      return { code: 0, stderr: "" };
+      return { stdout: Readable.from([]), stderr: Readable.from([]), exited: Promise.resolve(0) };
     },
     env: {},
     ...extra,

@@ -20,7 +20,7 @@ import {
 import { createEvalProgress, type EvalProgress } from "./progress.ts";
 import type { EvalEngineEvent, FullMetrics, SummaryEvent } from "./protocol.ts";
 import { formatLeaderboard, rankCheckpoints, recommend, type RankedRow, type Recommendation, type SweepRow } from "./leaderboard.ts";
-import { buildEvalSummary, writeEvalSummary, type EvalSummary, type RunCommand } from "./summary.ts";
+import { buildEvalSummary, writeEvalSummary, type EvalSummary } from "./summary.ts";
 import { formatMetricsTable } from "./table.ts";
 
 export interface EvaluateParams {
@@ -39,7 +39,8 @@ export interface EvaluateParams {
   // --- injected side effects ---
   python?: string;
   spawn?: SpawnEngine;
-  runCommand?: RunCommand;
+  /** The eval_summary.png plot's process (default: the runner's spawnEngine). */
+  plotSpawn?: SpawnEngine;
   applyRetention?: (p: ApplyParams) => RetentionResult;
   /** Marks each checkpoint in use (purpose "evaluate") while the engine runs; default lib/checkpoints/lock.ts. */
   lockCheckpoint?: (p: CheckpointLockParams) => () => void;
@@ -56,7 +57,7 @@ export interface CheckpointOutcome {
   path: string;
   step: number;
   status: "evaluated" | "skipped";
-  source: "hf_model" | "deepspeed" | null;
+  source: "hf_model" | "adapter" | "deepspeed" | null;
   metrics: FullMetrics;
   trainLoss: number | null;
   seconds: number | null;
@@ -331,7 +332,7 @@ async function evaluateWithConfig(
     recommendation,
     now: params.now,
   });
-  const summaryFiles = await writeEvalSummary({ summary: evalSummary, outputDir, python, run: params.runCommand });
+  const summaryFiles = await writeEvalSummary({ summary: evalSummary, outputDir, python, spawn: params.plotSpawn });
   let retention: RetentionResult | undefined;
   if (params.keepBest !== undefined) {
     retention = (params.applyRetention ?? defaultApplyRetention)({

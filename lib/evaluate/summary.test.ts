@@ -2,10 +2,12 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { buildEvalSummary, writeEvalSummary } from "./summary.ts";
 import { rankCheckpoints, recommend, type SweepRow } from "./leaderboard.ts";
 import { defaultPython } from "./engine.ts";
 import { UserError } from "../util/errors.ts";
+import type { SpawnEngine } from "../util/engine_process.ts";
 import { checkPng } from "./test_helpers.ts";
 
 function sweep(outputDir: string) {
@@ -50,10 +52,14 @@ describe("writeEvalSummary", () => {
   }, 60_000);
   test("a failing plot is reported with the re-plot command; the JSON stays", async () => {
     const out = mkdtempSync(join(tmpdir(), "qc-summary-"));
-    const run = async () => ({ code: 1, stderr: "Traceback\nValueError: boom" });
-    const err = await writeEvalSummary({ summary: sweep(out), outputDir: out, python: "py", run }).catch((e) => e);
+    const spawn: SpawnEngine = () => ({
+      stdout: Readable.from([]),
+      stderr: Readable.from(["Traceback\n", "ValueError: boom\n"]),
+      exited: Promise.resolve(1),
+    });
+    const err = await writeEvalSummary({ summary: sweep(out), outputDir: out, python: "py", spawn }).catch((e) => e);
     expect(err).toBeInstanceOf(UserError);
-    expect(err.message).toContain("ValueError: boom");
+    expect(err.message).toContain("failed (exit 1): Traceback | ValueError: boom");
     expect(err.hint).toContain("-m qc_engine.tools.plot_eval_summary");
     expect(existsSync(join(out, "eval_summary.json"))).toBe(true);
     expect(existsSync(join(out, "eval_summary.png"))).toBe(false);

@@ -1,11 +1,9 @@
 // eval_summary.json (the sweep's leaderboard as data) and eval_summary.png (metric and train
 // loss against step), both in the run's output_dir.
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
-import { engineEnv } from "../util/engine_process.ts";
+import { runEngineProcess, type SpawnEngine } from "../util/engine_process.ts";
 import { writeFileAtomic } from "../util/fs.ts";
-import { PROJECT_ROOT } from "../util/python.ts";
 import type { RankedRow, Recommendation } from "./leaderboard.ts";
 
 // eval_summary.json's type is generated from schema/events.schema.json (read by the plot script).
@@ -52,17 +50,6 @@ export function buildEvalSummary(p: {
   };
 }
 
-export type RunCommand = (argv: string[]) => Promise<{ code: number; stderr: string }>;
-
-export const runCommand: RunCommand = (argv) =>
-  new Promise((res, rej) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ["ignore", "ignore", "pipe"], env: engineEnv(), cwd: PROJECT_ROOT });
-    let stderr = "";
-    child.stderr!.on("data", (d) => (stderr += d));
-    child.on("error", rej);
-    child.on("close", (code) => res({ code: code ?? 1, stderr }));
-  });
-
 export const PLOT_MODULE = "qc_engine.tools.plot_eval_summary";
 
 /** Writes OUT/eval_summary.json and OUT/eval_summary.png; returns both paths. */
@@ -70,14 +57,20 @@ export async function writeEvalSummary(p: {
   summary: EvalSummary;
   outputDir: string;
   python: string;
-  run?: RunCommand;
+  /** The plot's process (lib/util/engine_process.ts's runner); injected for tests. */
+  spawn?: SpawnEngine;
 }): Promise<{ json: string; png: string }> {
   const json = join(p.outputDir, "eval_summary.json");
   const png = join(p.outputDir, "eval_summary.png");
   writeFileAtomic(json, JSON.stringify(p.summary, null, 2) + "\n");
-  const { code, stderr } = await (p.run ?? runCommand)([p.python, "-m", PLOT_MODULE, json, png]);
-  if (code !== 0) {
-    throw new UserError(`plotting ${png} failed (exit ${code}): ${stderr.trim().split("\n").slice(-3).join(" | ")}`, {
+  const { exitCode, stderrTail } = await runEngineProcess<never>({
+    argv: [p.python, "-m", PLOT_MODULE, json, png],
+    what: "eval summary plot",
+    parseLine: () => null,
+    spawn: p.spawn,
+  });
+  if (exitCode !== 0) {
+    throw new UserError(`plotting ${png} failed (exit ${exitCode}): ${stderrTail.filter((l) => l.trim()).slice(-3).join(" | ")}`, {
       exitCode: 1,
       hint: `eval_summary.json is written; re-plot with: PYTHONPATH=engine ${p.python} -m ${PLOT_MODULE} ${json} ${png}`,
     });

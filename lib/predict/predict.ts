@@ -11,7 +11,7 @@ import { makeProgress, type Progress, type ProgressFactory } from "../data/progr
 export type BadImagePolicy = "error" | "skip";
 
 export interface PredictParams {
-  /** checkpoint-N folder, hf_model/ folder or Hub model id (namespace/name). */
+  /** checkpoint-N folder (a LoRA one without hf_model/: base + adapter/), hf_model/ folder or Hub model id (namespace/name). */
   checkpoint: string;
   revision?: string;
   /** Image files, folders, JSONL files. */
@@ -42,7 +42,7 @@ export interface PredictSummary {
   seconds: number;
   images_per_s: number;
   model: string;
-  source: "checkpoint" | "hf_model" | "hub";
+  source: "checkpoint" | "adapter" | "hf_model" | "hub";
   commit: string | null;
   preprocessing: { prompt: string; image_min_pixels: number | null; image_max_pixels: number | null; from: string };
   world_size: number;

@@ -112,6 +112,36 @@ describe("estimateMemory", () => {
     expect(e.totalBytes).toBeLessThan(40 * GIB);
     expect(e.parts.find((p) => p.key === "lora")!.bytes).toBeGreaterThan(0);
   });
+  test("LoRA vision_tower full > lora > frozen by the expected amounts (7B, bf16, ZeRO-0, 1 GPU, 4 x 256 image tokens)", () => {
+    const est = (vision_tower: "frozen" | "lora" | "full") => estimateMemory(run7b({ lora: { enabled: true, vision_tower } }));
+    const [frozen, lora, full] = [est("frozen"), est("lora"), est("full")];
+    const part = (e: ReturnType<typeof est>, key: string) => e.parts.find((p) => p.key === key)!.bytes;
+    const V = 676_550_144; // Qwen2.5-VL-7B's vision tower (0.68B parameters)
+    const patches = 4 * 256 * 2 * 2; // image tokens x spatial_merge_size^2, per device
+    // one vision block per patch (width 1280, MLP 3420, qkv full width), bf16: 2 x (5 x 1280 + 4 x 1280 + 4 x 3420)
+    // + 2 fp32 RMSNorms 16 x 1280 = 70,880 B kept for backward; a frozen tower keeps only one block's
+    // transients: 2 x (3 x 3420 + 2 x 1280) = 25,640 B
+    const block = 70_880;
+    const transient = 25_640;
+    // full: the tower's trainable copy (peft modules_to_save) beside the frozen original: weights + 2 B, bf16
+    // gradients 2 B, AdamW m + v + fp32 master + fp32 grad 16 B + the AdamW step temporary 4 B, per parameter
+    expect(full.params.trainable - frozen.params.trainable).toBe(V);
+    expect(part(full, "weights") - part(frozen, "weights")).toBe(2 * V);
+    expect(part(full, "gradients") - part(frozen, "gradients")).toBe(2 * V);
+    expect(part(full, "optimizer") - part(frozen, "optimizer")).toBe(20 * V);
+    expect(part(full, "activations") - part(frozen, "activations")).toBe(patches * (32 * block - transient));
+    expect(full.totalBytes - frozen.totalBytes).toBe(24 * V + patches * (32 * block - transient)); // 16.2 GB + 9.2 GB
+    // lora: r=16 adapters on the vision MLP's gate/up/down (default targets; qkv/proj are not named):
+    // 16 x ((1280 + 3420) x 3) x 32 blocks = 7.2M parameters, each with its dropout copy of the input
+    const visionAdapters = 16 * (1280 + 3420) * 3 * 32;
+    const adapterActs = (1280 + 1280 + 3420) * 3 + 3 * 16 * 2; // inputs of gate, up, down x (b + 1) B + r x b each: 18,036 B
+    expect(lora.params.lora - frozen.params.lora).toBe(visionAdapters);
+    expect(part(lora, "weights")).toBe(part(frozen, "weights"));
+    expect(part(lora, "activations") - part(frozen, "activations")).toBe(patches * (32 * (block + adapterActs) - transient));
+    expect(full.totalBytes).toBeGreaterThan(lora.totalBytes);
+    expect(lora.totalBytes).toBeGreaterThan(frozen.totalBytes);
+    expect(part(full, "lora") - part(lora, "lora")).toBeGreaterThan(24 * V - 24 * visionAdapters - 1); // the copy in LoRA's share
+  });
 });
 
 describe("memoryPreflight", () => {

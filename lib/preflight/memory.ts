@@ -31,8 +31,11 @@ export interface LoraParams {
   dropout: number;
   /** Module names (q_proj, ..., down_proj; qkv/proj in the vision tower) or ["all-linear"]. */
   target_modules: string[];
-  /** Adapters in the vision tower too. */
-  vision_tower: boolean;
+  /**
+   * model.lora.vision_tower: "frozen" (no gradient), "lora" (adapters on its linears too) or "full" (trained whole:
+   * peft's modules_to_save keeps a trainable copy beside the frozen original, with gradients and optimizer states).
+   */
+  vision_tower: "frozen" | "lora" | "full";
 }
 
 export const LORA_DEFAULTS: LoraParams = {
@@ -41,7 +44,7 @@ export const LORA_DEFAULTS: LoraParams = {
   alpha: 32,
   dropout: 0.05,
   target_modules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-  vision_tower: false,
+  vision_tower: "frozen",
 };
 
 /** DeepSpeed's bucket defaults (elements), zero_optimization.*; the ds_config we write keeps them. */
@@ -160,7 +163,7 @@ export function countParams(d: ModelDims, numLabels: number, lora: LoraParams) {
     const block = visionLinears(v).reduce((a, l) => a + linearParams(l), 0) + 2 * v.hidden;
     const m = v.hidden * v.merge * v.merge;
     vision = v.inChannels * v.temporalPatch * v.patch * v.patch * v.hidden + v.depth * block + v.hidden + (m * m + m) + (m * v.outHidden + v.outHidden);
-    if (lora.vision_tower) for (const l of visionLinears(v)) if (targeted(lora, l.name)) loraParams += v.depth * lora.r * (l.inF + l.outF);
+    if (lora.vision_tower === "lora") for (const l of visionLinears(v)) if (targeted(lora, l.name)) loraParams += v.depth * lora.r * (l.inF + l.outF);
   }
   for (const l of textLinears(d)) if (targeted(lora, l.name)) loraParams += d.layers * lora.r * (l.inF + l.outF);
   const head = d.hidden * numLabels + numLabels;
@@ -250,7 +253,7 @@ function activations(d: ModelDims, p: MemoryParams, lora: LoraParams, visionTrai
   if (v && p.imageTokensPerSample > 0) {
     const patches = p.perDeviceBatch * p.imageTokensPerSample * v.merge * v.merge;
     // Vision blocks: one qkv projection, full-width k and v: the decoder layer's count with kv = hidden.
-    const block = layerTokenBytes(v.hidden, v.hidden, v.intermediate, b) + (lora.enabled && lora.vision_tower ? loraTokenBytes(visionLinears(v), lora, b) : 0);
+    const block = layerTokenBytes(v.hidden, v.hidden, v.intermediate, b) + (lora.enabled && lora.vision_tower === "lora" ? loraTokenBytes(visionLinears(v), lora, b) : 0);
     // fp32 pixel_values on the GPU (on the CPU they already exist in the data loader's batch)
     const pixels = (p.device ?? "gpu") === "gpu" ? patches * v.inChannels * v.temporalPatch * v.patch * v.patch * 4 : 0;
     // A frozen tower saves nothing for backward: only one block's MLP intermediates (gate, up, product) and two hidden-wide tensors live at a time.
@@ -269,17 +272,23 @@ export function estimateMemory(params: MemoryParams): MemoryEstimate {
   const b = bytesOf(params.precision);
   const gpu = (params.device ?? "gpu") === "gpu";
   const counts = countParams(d, params.numLabels, lora);
-  const visionTrainable = lora.enabled ? lora.vision_tower : !params.freezeVisionTower;
-  // LoRA: the base is frozen; the adapters and the classification head train.
-  const trainable = lora.enabled ? counts.lora + counts.head : counts.total - (visionTrainable ? 0 : counts.vision);
+  // A trained vision tower (full fine-tuning, or LoRA with vision_tower lora|full) keeps its activations for backward.
+  const visionTrainable = lora.enabled ? lora.vision_tower !== "frozen" : !params.freezeVisionTower;
+  // LoRA: the base is frozen; the adapters and the classification head train, and with vision_tower "full" the
+  // whole vision tower too (gradients + optimizer states for its 0.68B parameters at 7B).
+  const visionFull = lora.enabled && lora.vision_tower === "full";
+  const trainable = lora.enabled
+    ? counts.lora + counts.head + (visionFull ? counts.vision : 0)
+    : counts.total - (visionTrainable ? 0 : counts.vision);
   const stage = params.zeroStage;
   const mixed = b < 4;
   const parts: MemoryPart[] = [];
 
-  const baseWeights = (counts.total) * b;
+  // vision_tower "full": peft's modules_to_save trains a copy of the tower and keeps the frozen original beside it.
+  const baseWeights = (counts.total + (visionFull ? counts.vision : 0)) * b;
   const liveParams = Math.min(counts.total, DS_BUCKETS.stage3MaxLive + DS_BUCKETS.stage3Prefetch) * b;
   let weights = baseWeights;
-  let weightsDetail = `${fmtN(counts.total)} params (vision ${fmtN(counts.vision)}) x ${b} B (${params.precision})`;
+  let weightsDetail = `${fmtN(counts.total)} params (vision ${fmtN(counts.vision)}${visionFull ? ", + its trainable copy (LoRA vision_tower full)" : ""}) x ${b} B (${params.precision})`;
   if (stage === 3) {
     weights = params.offloadParam ? 0 : baseWeights / n;
     weightsDetail += params.offloadParam ? "; ZeRO-3 offload_param: on the CPU" : `; ZeRO-3: 1/${n} per GPU`;
@@ -312,13 +321,16 @@ export function estimateMemory(params: MemoryParams): MemoryEstimate {
       (offload ? `; offload_optimizer: ${fmtGiB(optBytes)} in CPU memory instead` : stepTemp ? ` + step temporary ${fmtGiB(stepTemp)}` : ""),
   });
 
-  const loraBytes = lora.enabled ? counts.lora * (b + (stage >= 2 ? b / n : b) + (offload ? 0 : (perParamState + (gpu ? 4 : 0)) / optShard)) : 0;
+  // LoRA's trained parameters: the adapters, and with vision_tower full the tower's trainable copy.
+  const loraTrained = counts.lora + (visionFull ? counts.vision : 0);
+  const loraBytes = lora.enabled ? loraTrained * (b + (stage >= 2 ? b / n : b) + (offload ? 0 : (perParamState + (gpu ? 4 : 0)) / optShard)) : 0;
   parts.push({
     key: "lora",
     label: "LoRA's share",
     bytes: loraBytes,
     detail: lora.enabled
-      ? `${fmtN(counts.lora)} adapter params (r=${lora.r}, ${lora.target_modules.join(",")}${lora.vision_tower ? ", vision tower too" : ""}): weights, gradients, optimizer; already counted above`
+      ? `${fmtN(counts.lora)} adapter params (r=${lora.r}, ${lora.target_modules.join(",")}${lora.vision_tower === "lora" ? ", vision tower too" : ""})` +
+        `${visionFull ? ` + the vision tower's trainable copy (${fmtN(counts.vision)} params, vision_tower full)` : ""}: weights, gradients, optimizer; already counted above`
       : "LoRA disabled (full fine-tuning)",
   });
 

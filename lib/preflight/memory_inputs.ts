@@ -146,9 +146,9 @@ export function checkMemory(params: {
   const tokens = tokenStats({ sizes: jsonlImageSizes({ jsonl: resolve(config.data.train_jsonl), sizeOf: params.sizeOf }), minPixels, maxPixels });
   // Without readable images: the worst case the pixel bounds allow.
   const imageTokensPerSample = tokens?.max ?? Math.floor(maxPixels / 784);
-  // model.lora (schema): vision_tower lora adds vision adapters; "full" is estimated as frozen (not modelled)
+  // model.lora (schema): vision_tower lora adds vision adapters; full trains the tower whole (memory.ts models both)
   const cfgLora = config.model.lora as QwenClassifyConfig["model"]["lora"] | undefined; // absent in hand-made configs
-  const lora: LoraParams = cfgLora ? { ...LORA_DEFAULTS, ...cfgLora, target_modules: [...cfgLora.target_modules], vision_tower: cfgLora.vision_tower === "lora" } : LORA_DEFAULTS;
+  const lora: LoraParams = cfgLora ? { ...LORA_DEFAULTS, ...cfgLora, target_modules: [...cfgLora.target_modules] } : LORA_DEFAULTS;
   const ds = config.deepspeed;
   const input: PreflightInput = {
     modelConfig,

@@ -19,9 +19,14 @@ test("one process on one node: the engine itself with torchrun's worker environm
 
 test("several nodes: rendezvous flags; resume passed through; CPU accelerator without GPU", () => {
   const { argv, env } = buildLaunchCommand({ ...base, nprocPerNode: 8, nnodes: 2, nodeRank: 1, rdzvEndpoint: "h0:29500", rdzvId: "job7", resume: "auto", hasGpu: false });
-  expect(argv.slice(3, 15)).toEqual(["--nnodes", "2", "--node-rank", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", "h0:29500", "--rdzv-id", "job7", "--nproc-per-node", "8"]);
+  expect(argv.slice(3, 17)).toEqual(["--nnodes", "2", "--node-rank", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", "h0:29500", "--rdzv-id", "job7", "--rdzv-conf", "join_timeout=600", "--nproc-per-node", "8"]);
   expect(argv).not.toContain("--standalone");
   expect(argv.slice(-2)).toEqual(["--resume", "auto"]);
+  // --rdzv-timeout becomes c10d's join_timeout; the config hash lets the engine check that the nodes agree
+  const timed = buildLaunchCommand({ ...base, nprocPerNode: 1, nnodes: 2, rdzvEndpoint: "h0:1", rdzvTimeout: 5, configHash: "abc" }).argv;
+  expect(timed[timed.indexOf("--rdzv-conf") + 1]).toBe("join_timeout=5");
+  expect(timed.slice(-2)).toEqual(["--config-hash", "abc"]);
+  expect(buildLaunchCommand({ ...base, nprocPerNode: 1, nnodes: 1, configHash: "abc" }).argv).not.toContain("--config-hash");
   expect(env.DS_ACCELERATOR).toBe("cpu");
   expect(() => buildLaunchCommand({ ...base, nprocPerNode: 1, nnodes: 2 })).toThrow("rdzvEndpoint");
 });

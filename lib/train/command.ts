@@ -10,6 +10,10 @@ export interface LaunchParams {
   nodeRank?: number;
   rdzvEndpoint?: string;
   rdzvId?: string;
+  /** Several nodes: seconds the rendezvous waits for every node to join (torchrun's c10d join_timeout). */
+  rdzvTimeout?: number;
+  /** Several nodes: the config hash this node resolved; the engine checks that all nodes agree. */
+  configHash?: string;
   resume?: string | null;
   /** resume with a different global batch: a warning instead of exit 2 */
   allowBatchChange?: boolean;
@@ -26,6 +30,10 @@ export interface LaunchCommand {
   /** variables to add to the inherited environment */
   env: Record<string, string>;
 }
+
+export const DEFAULT_RDZV_ID = "qwen-classify";
+/** torchrun's own c10d default (600 s): long enough for every node's launcher to check its inputs and start. */
+export const DEFAULT_RDZV_TIMEOUT_S = 600;
 
 /**
  * What torchrun gives its one worker, set by the launcher instead. MASTER_PORT 0: the rank-0 TCP store
@@ -54,9 +62,13 @@ export function buildLaunchCommand(p: LaunchParams): LaunchCommand {
     argv.push("--standalone");
   } else {
     if (!p.rdzvEndpoint) throw new Error("buildLaunchCommand: several nodes need rdzvEndpoint (host:port)");
-    argv.push("--nnodes", String(p.nnodes), "--node-rank", String(p.nodeRank ?? 0), "--rdzv-backend", "c10d", "--rdzv-endpoint", p.rdzvEndpoint, "--rdzv-id", p.rdzvId ?? "qwen-classify");
+    // c10d orders the nodes itself and ignores --node-rank (it is passed for the record); our launcher uses
+    // the node rank only to decide which launcher owns the run files (lib/train/nodes.ts).
+    argv.push("--nnodes", String(p.nnodes), "--node-rank", String(p.nodeRank ?? 0), "--rdzv-backend", "c10d", "--rdzv-endpoint", p.rdzvEndpoint, "--rdzv-id", p.rdzvId ?? DEFAULT_RDZV_ID);
+    argv.push("--rdzv-conf", `join_timeout=${p.rdzvTimeout ?? DEFAULT_RDZV_TIMEOUT_S}`);
   }
   argv.push("--nproc-per-node", String(p.nprocPerNode), ...engineArgs);
+  if (p.nnodes > 1 && p.configHash) argv.push("--config-hash", p.configHash);
   return { argv, python: p.python, env };
 }
 

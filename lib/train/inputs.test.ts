@@ -88,6 +88,9 @@ test("output_dir: a file in its place, an unwritable parent, another config's ch
   expect(foreign.problems[0]!.message).toContain("holds checkpoints of a different config");
   expect(foreign.problems[0]!.fix).toContain("--overwrite");
   expect(findInputProblems({ config: c, outputDir: other, configHash: "h", resume: true }).previous?.state).toBe("different");
+  // another node than node 0 leaves output_dir's contents to node 0 (which may be writing there right now); a file in its place is still refused
+  expect(findInputProblems({ config: c, outputDir: other, configHash: "h", owner: false })).toEqual({ problems: [], previous: { state: "new", checkpoints: [], hashes: [] } });
+  expect(findInputProblems({ config: c, outputDir: join(root, "afile"), configHash: "h", owner: false }).problems).toHaveLength(1);
 
   if (process.getuid?.() !== 0) {
     const locked = join(root, "locked");

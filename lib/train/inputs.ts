@@ -81,7 +81,7 @@ export function checkAttention(p: { requested?: string; probe: () => AttentionPr
 }
 
 /** Refusals about output_dir: a file in its place, an unwritable parent, another config's checkpoints. */
-function checkOutputDirInput(p: { outputDir: string; configHash: string; resume?: boolean; overwrite?: boolean }): { problems: InputProblem[]; previous: OutputDirState | null } {
+function checkOutputDirInput(p: { outputDir: string; configHash: string; resume?: boolean; overwrite?: boolean; owner?: boolean }): { problems: InputProblem[]; previous: OutputDirState | null } {
   const key = "training.output_dir";
   if (existsSync(p.outputDir) && !statSync(p.outputDir).isDirectory()) {
     return { problems: [{ key, message: `${p.outputDir} exists and is not a folder`, fix: `choose another ${key} (--set ${key}=...)` }], previous: null };
@@ -93,6 +93,8 @@ function checkOutputDirInput(p: { outputDir: string; configHash: string; resume?
   } catch {
     return { problems: [{ key, message: `${at} is not writable, so ${p.outputDir} cannot be written`, fix: `choose a writable ${key} (--set ${key}=...)` }], previous: null };
   }
+  // Another node's launcher (owner false) leaves what output_dir holds to node 0's: it may be writing there right now.
+  if (p.owner === false) return { problems: [], previous: { state: "new", checkpoints: [], hashes: [] } };
   try {
     return { problems: [], previous: checkOutputDir(p) };
   } catch (e) {
@@ -108,6 +110,8 @@ export function findInputProblems(p: {
   configHash: string;
   resume?: boolean;
   overwrite?: boolean;
+  /** false: a node other than node 0 of several; output_dir's contents are node 0's to judge. */
+  owner?: boolean;
   /** Probe of the engine's Python for model.attn_implementation (default: none, nothing probed). */
   probeAttention?: () => AttentionProbe | null;
 }): { problems: InputProblem[]; previous: OutputDirState | null } {
@@ -156,6 +160,7 @@ export function checkRunInputs(p: {
   sourceFile: string | null;
   resume?: boolean;
   overwrite?: boolean;
+  owner?: boolean;
   /** The engine's Python: probed for flash-attn when model.attn_implementation is flash_attention_2. */
   python?: string;
   probeAttention?: () => AttentionProbe | null;

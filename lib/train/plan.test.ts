@@ -29,10 +29,14 @@ describe("planLaunch", () => {
     expect(p.hasGpu).toBe(true);
     expect(p.resume).toBe("/work/out/x/checkpoint-8");
     expect(p.launch.argv).toEqual(expect.arrayContaining(["--nnodes", "2", "--node-rank", "1", "--rdzv-endpoint", "h0:29500", "--resume", "/work/out/x/checkpoint-8"]));
+    expect(p.nodes).toEqual({ nnodes: 2, nodeRank: 1, nprocPerNode: 4, endpoint: "h0:29500", rdzvId: "qwen-classify", joinTimeoutS: 600 });
+    expect(p.launch.argv.slice(-2)).toEqual(["--config-hash", resolved.configHash]);
   });
   test.each([
     [{ nnodes: 2 }, "--nnodes 2 needs --rdzv-endpoint"],
     [{ nnodes: 2, "node-rank": 2, "rdzv-endpoint": "h:1" }, "--node-rank 2 must be below --nnodes 2"],
+    [{ "rdzv-timeout": 5 }, "--rdzv-timeout is for several nodes only: add --nnodes N (N > 1), or drop --rdzv-timeout"],
+    [{ nnodes: 1, "rdzv-endpoint": "h:1" }, "--rdzv-endpoint is for several nodes only"],
   ])("bad launch flags %j: a UserError that says %s", (flags, message) => {
     expect(() => planLaunch({ resolved, flags, gpus: 0, python: "/py" })).toThrow(UserError);
     expect(() => planLaunch({ resolved, flags, gpus: 0, python: "/py" })).toThrow(message);

@@ -6,7 +6,8 @@ import { memoryJson, memoryText, type MemoryCheck } from "../preflight/memory_in
 import { UserError } from "../util/errors.ts";
 import { ENGINE_DIR, projectPython } from "../util/python.ts";
 import { countGpus } from "../util/gpus.ts";
-import { buildLaunchCommand, defaultNprocPerNode, type LaunchCommand } from "./command.ts";
+import { buildLaunchCommand, DEFAULT_RDZV_ID, DEFAULT_RDZV_TIMEOUT_S, defaultNprocPerNode, type LaunchCommand } from "./command.ts";
+import type { NodeInfo } from "./nodes.ts";
 
 /** tasks/train.ts's launch flags, already typed and bounded by its option declarations (lib/util/cli.ts). */
 export interface LaunchFlags {
@@ -15,6 +16,7 @@ export interface LaunchFlags {
   "node-rank"?: number;
   "rdzv-endpoint"?: string;
   "rdzv-id"?: string;
+  "rdzv-timeout"?: number;
   resume?: string;
   "allow-batch-change"?: boolean;
 }
@@ -27,6 +29,8 @@ export interface LaunchPlan {
   resume: string | null;
   worldSize: number;
   hasGpu: boolean;
+  /** Several nodes (--nnodes > 1): this node's place; null for one node. */
+  nodes: NodeInfo | null;
 }
 
 export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlags; gpus?: number; python?: string; cwd?: string }): LaunchPlan {
@@ -36,6 +40,9 @@ export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlag
   const nodeRank = flags["node-rank"] ?? 0;
   if (nnodes > 1 && !flags["rdzv-endpoint"]) throw new UserError(`--nnodes ${nnodes} needs --rdzv-endpoint HOST:PORT (the same on every node)`);
   if (nodeRank >= nnodes) throw new UserError(`--node-rank ${nodeRank} must be below --nnodes ${nnodes}`);
+  for (const flag of ["node-rank", "rdzv-endpoint", "rdzv-id", "rdzv-timeout"] as const) {
+    if (nnodes === 1 && flags[flag] !== undefined) throw new UserError(`--${flag} is for several nodes only: add --nnodes N (N > 1), or drop --${flag}`);
+  }
   const gpus = params.gpus ?? countGpus();
   const hasGpu = gpus > 0;
   const nprocPerNode = flags["nproc-per-node"] ?? defaultNprocPerNode(gpus);
@@ -50,6 +57,8 @@ export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlag
     nodeRank,
     rdzvEndpoint: flags["rdzv-endpoint"],
     rdzvId: flags["rdzv-id"],
+    rdzvTimeout: flags["rdzv-timeout"],
+    configHash: params.resolved.configHash,
     resume,
     allowBatchChange: flags["allow-batch-change"],
     python: params.python ?? projectPython(),
@@ -58,7 +67,11 @@ export function planLaunch(params: { resolved: ResolvedConfig; flags: LaunchFlag
   });
   const worldSize = nprocPerNode * nnodes;
   const dsConfig = buildDeepSpeedConfig({ config, worldSize, hasGpu }) as Record<string, unknown>;
-  return { launch, dsConfig, outputDir, resume, worldSize, hasGpu };
+  const nodes: NodeInfo | null =
+    nnodes > 1
+      ? { nnodes, nodeRank, nprocPerNode, endpoint: flags["rdzv-endpoint"]!, rdzvId: flags["rdzv-id"] ?? DEFAULT_RDZV_ID, joinTimeoutS: flags["rdzv-timeout"] ?? DEFAULT_RDZV_TIMEOUT_S }
+      : null;
+  return { launch, dsConfig, outputDir, resume, worldSize, hasGpu, nodes };
 }
 
 const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);

@@ -24,14 +24,21 @@ export interface PreflightStageParams {
   /** The memory estimate (lib/preflight/memory_inputs.ts checkMemory), when the caller made one. */
   memory?: MemoryCheck;
   allowOomRisk?: boolean;
+  /** false: a node other than node 0 of several: node 0 checks the shared disk and pushes (counted once). */
+  owner?: boolean;
 }
 
 export interface PreflightOutcome {
-  disk: PreflightResult;
+  /** null: not this launcher's to check (owner false). */
+  disk: PreflightResult | null;
   pusher: BackgroundPusher;
 }
 
 export async function runPreflights(p: PreflightStageParams): Promise<PreflightOutcome> {
+  if (p.owner === false) {
+    memoryPreflight(p); // this node's GPUs
+    return { disk: null, pusher: createBackgroundPusher({ config: { ...p.config, hub: { ...p.config.hub, push: "none" } } as never, outputDir: p.outputDir, log: p.log }) };
+  }
   const disk = await diskPreflight({
     config: { ...p.config, training: { ...p.config.training, output_dir: p.outputDir } },
     allowLowDisk: p.allowLowDisk,

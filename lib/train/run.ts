@@ -20,6 +20,7 @@ import { checkRunInputs } from "./inputs.ts";
 import { demoAssetsArgs, startChild, startTorchrun, type SpawnFn } from "./launch.ts";
 import { ENGINE_MIRROR_LINE, LineTee, redact, secretValues, TorchrunReportFilter } from "./output.ts";
 import { runPreflights } from "./preflight.ts";
+import { explainNodeFailure, explainNodeStop, ownsRun, roleLine, type NodeInfo } from "./nodes.ts";
 import { runFilePaths, writeRunFiles, type RunFiles } from "./run_files.ts";
 import { defaultRetention, StopControl, superviseTraining, type ProcessSignals, type RetentionModule } from "./supervise.ts";
 import { createWatcher, type OutStream, type Watcher } from "./watch.ts";
@@ -73,6 +74,8 @@ export interface RunParams {
   retention?: RetentionModule | null;
   /** Hub pushes as checkpoints land (default: from config.hub; tests inject one with a local Hub). */
   pusher?: BackgroundPusher;
+  /** Several nodes (--nnodes > 1): this node's place; only node 0's launcher owns the run files (lib/train/nodes.ts). */
+  nodes?: NodeInfo | null;
 }
 
 /** What stages 4-6 share once the run files exist. */
@@ -92,13 +95,17 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
   const env: Record<string, string> = { ...(process.env as Record<string, string>), ...params.launch.env };
   const startedAt = now();
 
+  const owner = ownsRun(params.nodes);
+  if (params.nodes) stderr.write(`${roleLine(params.nodes, outputDir)}\n`);
+  if (!owner && params.overwrite) stderr.write("note: --overwrite is node 0's to carry out; ignored on this node\n");
+
   // 1-2: check everything, write nothing.
-  const previous = checkRunInputs({ ...params, outputDir, python: params.launch.python });
+  const previous = checkRunInputs({ ...params, outputDir, python: params.launch.python, owner });
   let note: (line: string) => void = (l) => void stderr.write(l + "\n");
-  const { pusher } = await runPreflights({ ...params, argv: params.launch.argv, outputDir, env, stderr, log: (l) => note(l) });
+  const { pusher } = await runPreflights({ ...params, argv: params.launch.argv, outputDir, env, stderr, log: (l) => note(l), owner });
 
   // 3: the run is going to start.
-  const files = runFilePaths(outputDir);
+  const files = runFilePaths(outputDir, params.nodes);
   const secrets = secretValues(env);
   const resolvedDoc = {
     config: params.config,
@@ -110,7 +117,7 @@ export async function runTraining(params: RunParams): Promise<RunResult> {
     created_at: new Date(startedAt).toISOString(),
   };
   const trackingEnabled = params.config.training.best_model_tracking?.enabled !== false && !params.config.training.skip_evaluation;
-  const releaseRunLock = writeRunFiles({ files, previous, resume: params.resume, overwrite: params.overwrite, resolvedDoc, dsConfig: params.dsConfig, secrets, stderr, command: params.launch.argv, trackingEnabled, now });
+  const releaseRunLock = writeRunFiles({ files, previous, resume: params.resume, overwrite: params.overwrite, resolvedDoc, dsConfig: params.dsConfig, secrets, stderr, command: params.launch.argv, trackingEnabled, now, nodes: params.nodes });
   try {
     return await launchAndSupervise(params, { files, env, secrets, startedAt, now, stderr, pusher, note: (fn) => (note = fn) });
   } finally {
@@ -125,8 +132,10 @@ async function launchAndSupervise(
 ): Promise<RunResult> {
   const { files, env, secrets, startedAt, now, stderr, pusher } = s;
   const outputDir = files.outputDir;
+  const owner = ownsRun(params.nodes);
   // A Hub model id: downloaded once here (not per rank), resolved_config.json pointed at the snapshot (lib/hub/model_source.ts).
-  await (params.prepareModelSource ?? prepareModelSource)({ config: params.config, resolvedPath: files.resolvedPath, env, log: (l) => stderr.write(`${l}\n`) });
+  // Several nodes: by node 0 only, into its cache; the other nodes load the path it recorded (a shared cache).
+  if (owner) await (params.prepareModelSource ?? prepareModelSource)({ config: params.config, resolvedPath: files.resolvedPath, env, log: (l) => stderr.write(`${l}\n`) });
 
   const logFd = openSync(files.logPath, "a");
   const toLog = (text: string) => {
@@ -145,7 +154,8 @@ async function launchAndSupervise(
   let outcome: Outcome;
   try {
     // 4-5: demo assets, then torchrun under supervision.
-    outcome = (await buildDemoAssets(params, live)) ?? (await train(params, live, pusher, (n) => (notes = n)));
+    // The demo's tiny model and data are built by node 0 (into paths every node reads).
+    outcome = (owner ? await buildDemoAssets(params, live) : null) ?? (await train(params, live, pusher, (n) => (notes = n)));
   } finally {
     control.dispose();
     watcher.stop();
@@ -194,7 +204,8 @@ async function train(params: RunParams, live: Live, pusher: BackgroundPusher, se
     watcher,
     control,
     pusher,
-    retention: params.retention !== undefined ? params.retention : defaultRetention,
+    // several nodes: node 0's launcher alone prunes the shared output_dir
+    retention: !ownsRun(params.nodes) ? null : params.retention !== undefined ? params.retention : defaultRetention,
     log: live.toLog,
     // QC_LAUNCHER_PID: the workers watch this process and stop (saving) when it dies unannounced
     // (kill -9, OOM killer): torchrun lives in its own process group, so nothing else would stop them.
@@ -217,5 +228,14 @@ async function train(params: RunParams, live: Live, pusher: BackgroundPusher, se
     }
   })();
   const st = watcher.state;
-  return decideOutcome({ exit: r.exit, end: st.end, lastError: st.errors[st.errors.length - 1], aborted: control.aborted, logText, logPath: files.logPath });
+  const outcome = decideOutcome({ exit: r.exit, end: st.end, lastError: st.errors[st.errors.length - 1], aborted: control.aborted, logText, logPath: files.logPath });
+  // Several nodes: a rendezvous nobody else joined, or a lost node, said in words (with the fix) instead of a traceback.
+  const nodeReason = !params.nodes
+    ? null
+    : outcome.status === "failed"
+      ? explainNodeFailure({ nodes: params.nodes, logText })
+      : outcome.exitCode === 143
+        ? explainNodeStop({ nodes: params.nodes, step: st.end?.step ?? null })
+        : null;
+  return nodeReason ? { ...outcome, reason: nodeReason } : outcome;
 }

@@ -6,6 +6,7 @@ import { BEST_RECORD, BEST_RECORD_SET_ASIDE, reconcileBestRecord } from "../chec
 import { acquireRunLock } from "../checkpoints/lock.ts";
 import type { OutputDirState } from "../preflight/output_dir.ts";
 import { writeFileAtomic } from "../util/fs.ts";
+import { nodeLockName, nodeLogPath, ownsRun, type NodeInfo } from "./nodes.ts";
 import { redact } from "./output.ts";
 
 export const STOP_FILE = ".stop_requested";
@@ -20,14 +21,15 @@ export interface RunFiles {
   stopFile: string;
 }
 
-export function runFilePaths(outputDir: string): RunFiles {
+/** `nodes`: several nodes; a node other than 0 tees its torchrun into its own log (lib/train/nodes.ts). */
+export function runFilePaths(outputDir: string, nodes?: NodeInfo | null): RunFiles {
   const logDir = join(outputDir, "logs");
   return {
     outputDir,
     resolvedPath: join(outputDir, "resolved_config.json"),
     dsPath: join(outputDir, "ds_config.json"),
     logDir,
-    logPath: join(logDir, "train.log"),
+    logPath: nodeLogPath(logDir, nodes),
     eventsPath: join(logDir, "events.jsonl"),
     stopFile: join(outputDir, STOP_FILE),
   };
@@ -64,9 +66,16 @@ export function writeRunFiles(p: {
   /** Best-model tracking on in this run (else an earlier run's best record is set aside). */
   trackingEnabled: boolean;
   now?: () => number;
+  /** Several nodes: only node 0 writes the run files; another node takes its own lock and makes logs/. */
+  nodes?: NodeInfo | null;
 }): () => void {
   const { files } = p;
   mkdirSync(files.outputDir, { recursive: true });
+  if (!ownsRun(p.nodes)) {
+    const release = acquireRunLock({ outputDir: files.outputDir, name: nodeLockName(p.nodes), now: p.now, command: p.command, log: (l) => void p.stderr.write(`note: ${l}\n`) });
+    mkdirSync(files.logDir, { recursive: true });
+    return release;
+  }
   // One training per output_dir (lib/checkpoints/lock.ts), taken before --overwrite clears anything.
   const releaseRunLock = acquireRunLock({ outputDir: files.outputDir, now: p.now, command: p.command, log: (l) => void p.stderr.write(`note: ${l}\n`) });
   try {

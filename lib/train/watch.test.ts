@@ -46,6 +46,19 @@ describe("createWatcher (plain lines, not a TTY)", () => {
     w.onEvent({ ...step(2, 1010, 2.25), tokens_per_s: 1234.4, padding_fraction: 0.0625 });
     w.stop();
     expect(out.text()).toContain("32.0 samples/s | 1234 tokens/s | padding 6.3% | rss");
+    expect(out.text()).not.toContain("MFU");
+  });
+
+  test("the progress line shows MFU when the engine reports one (on a GPU), and nothing for null", () => {
+    const out = sink();
+    const w = createWatcher({ outputDir: "/runs/a", stderr: out.stream, disk: () => ({ runBytes: 0, freeBytes: 1 }) });
+    w.onEvent(start);
+    w.onEvent({ ...step(2, 1010, 2.25), tokens_per_s: 1234.4, padding_fraction: 0, mfu: 0.4123 });
+    w.onEvent({ ...step(3, 1011, 2.2), tokens_per_s: 1234.4, padding_fraction: 0, mfu: null });
+    w.stop();
+    const lines = out.text().split("\n").filter((l) => l.startsWith("step "));
+    expect(lines[0]).toContain("1234 tokens/s | MFU 41.2% | padding 0.0% | rss");
+    expect(lines[1]).toContain("1234 tokens/s | padding 0.0% | rss");
   });
 
   test("warns when free space is below one checkpoint, and survives a failing disk probe", () => {

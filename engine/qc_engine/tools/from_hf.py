@@ -29,8 +29,13 @@ import sys
 import time
 from pathlib import Path
 
+from datasets import ClassLabel, get_dataset_split_names, load_dataset, load_from_disk
+from datasets import Image as ImageFeature
+from PIL import Image
+
 from ..errors import EXIT_OK, BadInput, report_failure
 from ..fsio import write_json_atomic
+from ..protocol import emit
 
 FILE_NAMES = ("train.jsonl", "test.jsonl")
 HELD_OUT = ("validation", "test", "valid", "val")
@@ -50,11 +55,6 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def emit(event: str, **fields) -> None:
-    sys.stdout.write(json.dumps({"event": event, "time": time.time(), **fields}) + "\n")
-    sys.stdout.flush()
-
-
 # ==================================================================== opening the splits
 
 def is_saved_to_disk(source: str) -> bool:
@@ -64,12 +64,8 @@ def is_saved_to_disk(source: str) -> bool:
 
 def split_names(source: str, revision: str | None) -> list[str]:
     if is_saved_to_disk(source):
-        from datasets import load_from_disk
-
         loaded = load_from_disk(source)
         return list(loaded.keys()) if hasattr(loaded, "keys") else ["train"]
-    from datasets import get_dataset_split_names
-
     try:
         return list(get_dataset_split_names(source, revision=revision))
     except FileNotFoundError as exc:
@@ -96,13 +92,9 @@ def choose_splits(asked: str, available: list[str]) -> list[str]:
 def open_split(source: str, split: str, revision: str | None):
     """An iterable over the split's rows (streamed) and its features (None when unknown)."""
     if is_saved_to_disk(source):
-        from datasets import load_from_disk
-
         loaded = load_from_disk(source)
         ds = loaded[split] if hasattr(loaded, "keys") else loaded
         return ds, ds.features, len(ds)
-    from datasets import load_dataset
-
     ds = load_dataset(source, split=split, streaming=True, revision=revision)
     total = None
     info_splits = getattr(ds.info, "splits", None) or {}
@@ -115,13 +107,11 @@ def open_split(source: str, split: str, revision: str | None):
 
 def class_names_for(features, label_column: str, labels_file: str | None) -> list[str] | None:
     """ClassLabel names, else --labels-file; None: labels must be ids or names of --labels-file."""
-    from datasets import ClassLabel
-
     feature = features.get(label_column) if features is not None else None
     if isinstance(feature, ClassLabel):
         return [str(n) for n in feature.names]
     if labels_file:
-        from ..data import DataError, read_labels_file
+        from ..data import DataError, read_labels_file  # deferred: qc_engine.data imports torch, needed only here
 
         try:
             return read_labels_file(labels_file)
@@ -157,8 +147,6 @@ def label_id(value, names: list[str], split: str, row: int) -> int:
 
 def image_bytes(value, split: str, row: int, base: Path | None) -> tuple[bytes, str]:
     """The stored bytes and their extension; reads a path-only image; raises BadInput when undecodable."""
-    from PIL import Image
-
     if not isinstance(value, dict) or ("bytes" not in value and "path" not in value):
         raise BadInput(f"split {split!r} row {row}: the image column holds {type(value).__name__}, not an image")
     data = value.get("bytes")
@@ -184,8 +172,6 @@ def image_bytes(value, split: str, row: int, base: Path | None) -> tuple[bytes, 
 
 def convert_split(source, split, file_name, stage: Path, args, names_box: list, revision) -> int:
     """Streams one split into stage/images/<split>/ + stage/<file_name>; returns the row count."""
-    from datasets import Image as ImageFeature
-
     ds, features, total = open_split(source, split, revision)
     check_columns(features, split, args.image_column, args.label_column)
     if names_box[0] is None:
