@@ -66,6 +66,7 @@ def main() -> int:
     from qc_engine.data import ClassifierCollator
     from qc_engine.model import build_classifier, load_processing, save_hf_model
     from qc_engine.tiny import build_tiny_model
+    from qc_engine import dist as qd
 
     work = Path(args.dir or tempfile.mkdtemp(prefix="qc-bench-ckpt-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -76,7 +77,7 @@ def main() -> int:
     classes = [str(i) for i in range(10)]
 
     # ---------------------------------------------------------------- a DeepSpeed engine after one step
-    deepspeed.init_distributed()
+    qd.init_deepspeed_distributed()  # as the engine: no DeepSpeed CPU comm op build
     model = build_classifier(base, classes, seed=0)
     n_params = sum(p.numel() for p in model.parameters())
     tokenizer, image_processor = load_processing(base, 3136, 3136)

@@ -63,6 +63,7 @@ def throughput(args, work: Path) -> dict:
     from qc_engine.model import build_classifier, load_processing
     from qc_engine.tiny import build_tiny_model
     from qc_engine.train import build_optimizer, build_scheduler, skip_single_rank_allreduce, train_step
+    from qc_engine import dist as qd
 
     os.environ.setdefault("MASTER_PORT", str(free_port()))
     model_dir = build_tiny_model(work / f"tiny-{args.hidden}", seed=0, hidden_size=args.hidden,
@@ -81,7 +82,7 @@ def throughput(args, work: Path) -> dict:
                for i in range(total * 2)]
     lr, total_steps = 2e-3, total * 2
 
-    deepspeed.init_distributed()
+    qd.init_deepspeed_distributed()  # as the engine: no DeepSpeed CPU comm op build
     engine_model = build_classifier(model_dir, names, seed=0)
     engine_opt = build_optimizer(engine_model, lr, 0.0)
     engine_sched = build_scheduler(engine_opt, "cosine", 10, total_steps)
@@ -98,7 +99,6 @@ def throughput(args, work: Path) -> dict:
     bare_sched = build_scheduler(bare_opt, "cosine", 10, total_steps)
     device = torch.device("cpu")
 
-    from qc_engine import dist as qd
     from qc_engine.eval_loop import move_batch
 
     def engine_steps(batch_list):

@@ -45,6 +45,17 @@ export interface StartEvent {
    * bad samples skipped (data.on_bad_sample: skip) in train + val
    */
   skipped_samples: number;
+  startup?: StartupTimeline;
+}
+/**
+ * rank 0's start-up timeline, unix seconds: process_started / parent_started (this worker and its parent: torchrun's agent, or tasks/train.ts itself for one process; from the kernel, to 10 ms), imports_began / imports_done (torch, transformers, DeepSpeed), then <phase>_done at the end of each setup phase in order (distributed, input_check, model, data, engine, resume when resuming)
+ */
+export interface StartupTimeline {
+  process_started: number;
+  parent_started?: number;
+  imports_began: number;
+  imports_done: number;
+  [k: string]: number | undefined;
 }
 /**
  * events.jsonl: every training.logging_steps optimizer steps (averages over the window).

@@ -1,4 +1,4 @@
-// End to end through the real CLI: `bun run tasks/train.ts` -> torchrun -> DeepSpeed -> the
+// End to end through the real CLI: `bun run tasks/train.ts` -> the engine (one process: no torchrun) -> DeepSpeed -> the
 // tiny Qwen2.5-VL on the CPU. Slow (each run starts torch + DeepSpeed, ~2 min in all):
 // skipped with QC_TEST_FAST=1, like the engine's pytest marks.
 import { afterAll, describe, expect, test } from "bun:test";
@@ -193,6 +193,17 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("bun run tasks/train.ts (real 
       expect(end.status).toBe("completed");
       expect(end.eval_forward_passes).toBe(0);
       expect(r.stderr).toContain("step 4/4 (100%)");
+      // Start-up: two processes go through torchrun, DeepSpeed's CPU comm op is neither built nor loaded
+      // on either rank, and rank 0's start event timeline is in order, ending before the first step.
+      const log = readFileSync(join(out, "logs", "train.log"), "utf8");
+      expect(log).toMatch(/launch: \S+ -m torch\.distributed\.run --standalone --nproc-per-node 2 -m qc_engine\.train /);
+      expect(log).not.toContain("deepspeed_shm_comm");
+      const startup = (evs.find((e) => e.event === "start") as { startup?: Record<string, number> }).startup!;
+      const marks = ["process_started", "imports_began", "imports_done", "distributed_done", "input_check_done", "model_done", "data_done", "engine_done"];
+      expect(Object.keys(startup).filter((k) => k !== "parent_started")).toEqual(marks);
+      const times = marks.map((k) => startup[k]!);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      expect(times.at(-1)!).toBeLessThanOrEqual(evs.find((e) => e.event === "step")!.time as number);
       expect(r.stdout).toContain("summary ── completed (exit code 0)");
       expect(r.stdout).toContain(`tasks/evaluate.ts --all ${out}`);
       const resolved = JSON.parse(readFileSync(join(out, "resolved_config.json"), "utf8"));
@@ -215,6 +226,10 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("bun run tasks/train.ts (real 
         sets(out, { "training.max_steps": 6, "training.save_steps": 2, "training.eval_steps": 2, "training.save_total_limit": 1 }),
       ).done;
       expect(r.code).toBe(0);
+      // one process: the engine itself, without torchrun's agent (lib/train/command.ts)
+      const launch = readFileSync(join(out, "logs", "train.log"), "utf8").split("\n").find((l) => l.includes(" launch: "))!;
+      expect(launch).toMatch(/launch: \S+ -u -m qc_engine\.train --resolved /);
+      expect(launch).not.toContain("torch.distributed.run");
       const evs = await events(out);
       const end = endOf(evs);
       expect(end.status).toBe("completed");
@@ -295,7 +310,7 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("bun run tasks/train.ts (real 
       const out = join(tmp(), "out");
       const run = train(sets(out, { "training.skip_evaluation": true, "training.max_steps": 500, "training.save_steps": 1000 }));
       await waitFor(async () => (await events(out)).some((e) => e.event === "step"), 240_000, "a training step");
-      // torchrun starts each worker in its own session: find it by its command line, not its group.
+      // the worker by its command line, not its group (under torchrun each worker has a session of its own)
       const workers = processesOf(out).filter((p) => p.cmd.includes("qc_engine.train") && !p.cmd.includes("torch.distributed.run"));
       expect(workers).toHaveLength(1);
       process.kill(workers[0]!.pid, "SIGKILL");

@@ -47,11 +47,33 @@ def barrier() -> None:
 
 
 def broadcast_object(obj, src: int = 0):
-    if not is_dist():
+    # one process: nothing to send (pickling a million-sample split through gloo would cost seconds)
+    if not is_dist() or dist.get_world_size() == 1:
         return obj
     box = [obj]
     dist.broadcast_object_list(box, src=src)
     return box[0]
+
+
+def init_deepspeed_distributed() -> None:
+    """deepspeed.init_distributed() without DeepSpeed's shared-memory CPU comm op.
+
+    On the CPU accelerator DeepSpeed's TorchBackend first probes every op builder's compiler (gcc
+    subprocesses), then JIT-builds its deepspeed_shm_comm op with ninja + g++ (30-110 s on 2 cores)
+    or, when TORCH_EXTENSIONS_DIR already holds a build with the very same flags (torch, DeepSpeed,
+    and the .venv path: checkouts sharing one folder rebuild it in turn), loads it (0.1-0.8 s), at
+    every process start. The op serves TorchBackend.inference_all_reduce only, which training never
+    calls (its collectives go through torch.distributed / gloo), so it is marked not compatible
+    before the backend is made; DeepSpeed reads that dict once it exists ("edits to it persist").
+    On a GPU the accelerator has no shm builder and nothing changes.
+    """
+    import deepspeed  # deferred: slow to import, and dist.py is imported by light tools too
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    if get_accelerator().device_name() == "cpu" and "__compatible_ops__" not in vars(deepspeed.ops):
+        deepspeed.ops.__compatible_ops__ = {"deepspeed_shm_comm": False}
+    deepspeed.init_distributed()
 
 
 def all_reduce_max_flag(flag: bool, device) -> bool:

@@ -15,6 +15,7 @@ reports any non-zero worker exit as its own failure.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -22,6 +23,9 @@ import random
 import signal
 import sys
 import time
+
+IMPORTS_BEGAN = time.time()  # before torch, transformers and DeepSpeed: the start event's startup timeline
+
 import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -232,6 +236,45 @@ def train_step(engine, optimizer, micro_batches, device, dtype, label_smoothing:
     return float(loss), lr, (float(grad_norm) if grad_norm is not None else None)
 
 
+def boot_time() -> float | None:
+    """Unix time of the boot, to 10 ms (/proc/uptime); None off Linux."""
+    try:
+        with open("/proc/uptime") as fh:
+            return time.time() - float(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_start_time(pid: int, boot: float | None = None) -> float | None:
+    """Unix time at which process `pid` started, to 10 ms: from /proc (psutil's create_time adds the
+    boot time rounded to whole seconds, which can put a process start up to 1 s off time.time()).
+    Pass one `boot` for several processes: their start times then keep the kernel's order."""
+    boot = boot_time() if boot is None else boot
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            ticks = int(fh.read().rsplit(")", 1)[1].split()[19])  # field 22, starttime, in clock ticks since boot
+    except (OSError, ValueError, IndexError):  # not Linux, or the process is gone
+        return None
+    return None if boot is None else boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def startup_marks(imports_done: float) -> dict[str, float]:
+    """When this worker started, and its parent (torchrun's agent, or tasks/train.ts itself for one
+    process), and how long its imports took: the first marks of the startup timeline (unix seconds)."""
+    boot = boot_time()
+    marks = {"process_started": process_start_time(os.getpid(), boot), "parent_started": process_start_time(os.getppid(), boot)}
+    marks = {k: v for k, v in marks.items() if v is not None}
+    marks.setdefault("process_started", IMPORTS_BEGAN)
+    return {**marks, "imports_began": IMPORTS_BEGAN, "imports_done": imports_done}
+
+
+def startup_text(marks: dict[str, float]) -> str:
+    """'imports 4.1s, distributed 0.0s, ...': each phase's time since the mark before it."""
+    names = [k for k in marks if k.endswith("_done")]
+    previous = [marks["imports_began"]] + [marks[k] for k in names[:-1]]
+    return ", ".join(f"{k[:-len('_done')].replace('_', ' ')} {marks[k] - t:.1f}s" for k, t in zip(names, previous))
+
+
 def check_input(config: QwenClassifyConfig, layout: Layout, out: Path, resume_request: str | None,
                 needs_val: bool, track_best: bool, allow_batch_change: bool = False) -> CheckedInput:
     """Rank 0, before any model is built: model folder, classes, data, batch geometry, resume target."""
@@ -288,6 +331,7 @@ class TrainRecipe:
         self.events: EventLog | None = None  # opened in setup(); main() reports errors through it
         self.resumed_from: int | None = None
         self.t_start = time.time()
+        self.startup = startup_marks(self.t_start)
 
     # ---------------------------------------------------------------- setup
 
@@ -298,17 +342,27 @@ class TrainRecipe:
         self.out = Path(self.config.training.output_dir)
         self.setup_distributed()
         self.open_event_log()
+        self.mark("distributed")
         check_same_launch(self.config_hash, self.args.config_hash, self.args.resume, self.args.allow_batch_change)
         checked = self.check_input_on_rank0()
         self.attn_implementation = checked.attn_implementation
         self.apply_resume_layout(checked.resume_layout)
         self.universal_dir = self.prepare_universal(checked)
+        self.mark("input_check")
         self.setup_model(checked.class_names)
+        self.mark("model")
         self.setup_data(checked)
+        self.mark("data")
         self.setup_engine()
+        self.mark("engine")
         if checked.resume:
             self.resume_from(Path(checked.resume))
+            self.mark("resume")
         self.announce(checked)
+
+    def mark(self, phase: str) -> None:
+        """The end of a setup phase, for the start event's startup timeline."""
+        self.startup[f"{phase}_done"] = time.time()
 
     @property
     def lora(self) -> bool:
@@ -331,7 +385,7 @@ class TrainRecipe:
         return self.config.training.evaluation.full_eval_at_end and not self.skip_eval
 
     def setup_distributed(self) -> None:
-        deepspeed.init_distributed()
+        qd.init_deepspeed_distributed()
         ds = self.ds_config
         if torch.cuda.is_available() and os.environ.get("DS_ACCELERATOR", "") != "cpu":
             torch.cuda.set_device(qd.local_rank())
@@ -612,7 +666,8 @@ class TrainRecipe:
                     num_val_samples=len(self.val_set) if self.val_set is not None else 0,
                     global_batch_size=layout.global_batch, resumed_from_step=self.resumed_from,
                     precision=layout.precision, zero_stage=layout.zero_stage,
-                    skipped_samples=sum(len(s.skipped) for s in (checked.train, checked.val) if s is not None))
+                    skipped_samples=sum(len(s.skipped) for s in (checked.train, checked.val) if s is not None),
+                    startup=self.startup)
         events.line(f"training: {len(self.train_set)} samples, {self.total_steps} steps ({self.steps_per_epoch}/epoch), "
                     f"global batch {layout.global_batch} = {layout.micro_bs} x {layout.grad_accum} x {layout.world} "
                     f"processes, {layout.precision}, ZeRO {layout.zero_stage}, device {layout.device.type}"
@@ -628,7 +683,7 @@ class TrainRecipe:
         state, layout = self.state, self.layout
         self.engine.train()
         window = LossWindow()
-        self.events.line(f"setup took {time.time() - self.t_start:.1f}s")
+        self.events.line(f"setup took {time.time() - self.t_start:.1f}s after the imports ({startup_text(self.startup)})")
         self.t_loop = time.time()
         self.gpu = GpuSampler() if qd.is_main() and layout.device.type == "cuda" else None
         while state.step < self.total_steps:
@@ -923,6 +978,10 @@ class TrainRecipe:
 
 def main(argv=None) -> int:
     guard_output()  # the launcher may be killed while we print (watchdog.QuietOnLostPipe)
+    # What the imports made (torch, transformers, DeepSpeed: ~430k objects) lives as long as the process.
+    # Frozen, the collector no longer scans it in each full collection: the first one otherwise lands
+    # in setup (0.3-1 s here, in the input check's image pass: BENCHMARKS.md, start-up).
+    gc.freeze()
     recipe = TrainRecipe(parse_args(argv))
     code = EXIT_FAILED
     try:

@@ -22,11 +22,12 @@ from transformers.integrations import HfDeepSpeedConfig  # noqa: E402
 from qc_engine.model import build_classifier, save_hf_model  # noqa: E402
 from qc_engine.checkpoint import load_checkpoint_weights  # noqa: E402
 from qc_engine.train import build_optimizer, decay_split  # noqa: E402
+from qc_engine import dist as qd  # noqa: E402
 
 names = [str(i) for i in range(10)]
 ds = json.loads(ds_path.read_text())
 zero_stage = ds["zero_optimization"]["stage"]
-deepspeed.init_distributed()
+qd.init_deepspeed_distributed()  # as the engine: no DeepSpeed CPU comm op build
 if mode == "load":  # the source is built plainly, before any ZeRO-3 context exists
     source = build_classifier(model_dir, names, seed=1)
     with torch.no_grad():

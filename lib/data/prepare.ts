@@ -1,5 +1,5 @@
 // tasks/prepare.ts's one entry point: convert a layout, or check the data and the disk of a config.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
@@ -7,6 +7,7 @@ import { preflight, type PreflightResult } from "../preflight/disk.ts";
 import { checkOutputDir } from "../preflight/output_dir.ts";
 import { findModelDir, type ModelSize } from "../preflight/model_size.ts";
 import { checkModelSource, hubModelId, HubUnreachableError, modelSizeFromHub } from "../hub/model_source.ts";
+import { demoAssetsToBuild } from "../config/demo.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomic } from "../util/fs.ts";
 import { checkData, type DataReport, type DeepDecoder } from "./check.ts";
@@ -112,8 +113,7 @@ async function checkAndPreflight(params: PrepareParams & { mode: Extract<Prepare
   const log = params.log ?? ((l: string) => process.stderr.write(l + "\n"));
   const notes: string[] = [];
 
-  const wantsModel = config.demo.build_tiny_model && !existsSync(config.model.pretrained_name);
-  const wantsData = config.demo.build_digits_dataset && !existsSync(config.data.train_jsonl);
+  const { model: wantsModel, data: wantsData } = demoAssetsToBuild({ config });
   if (wantsModel || wantsData) {
     log(`building demo assets (${[wantsModel && "tiny model", wantsData && "digits data set"].filter(Boolean).join(", ")}) ...`);
     await (params.buildDemoAssets ?? ((c) => buildDemoAssetsWithEngine(c, log)))(config);

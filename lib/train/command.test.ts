@@ -10,6 +10,13 @@ test("single node: torchrun --standalone, engine module, env", () => {
   expect(env).toEqual({ PYTHONPATH: "/r/engine" });
 });
 
+test("one process on one node: the engine itself with torchrun's worker environment, no torchrun", () => {
+  const { argv, env } = buildLaunchCommand({ ...base, nprocPerNode: 1, nnodes: 1, hasGpu: false, resume: "auto", allowBatchChange: true });
+  expect(argv).toEqual(["/r/.venv/bin/python", "-u", "-m", "qc_engine.train", "--resolved", "/o/resolved_config.json", "--ds-config", "/o/ds_config.json", "--resume", "auto", "--allow-batch-change"]);
+  expect(env).toEqual({ PYTHONPATH: "/r/engine", DS_ACCELERATOR: "cpu", RANK: "0", LOCAL_RANK: "0", WORLD_SIZE: "1", LOCAL_WORLD_SIZE: "1", GROUP_RANK: "0", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "0" });
+  expect(worldSizeFromArgv(argv)).toBe(1);
+});
+
 test("several nodes: rendezvous flags; resume passed through; CPU accelerator without GPU", () => {
   const { argv, env } = buildLaunchCommand({ ...base, nprocPerNode: 8, nnodes: 2, nodeRank: 1, rdzvEndpoint: "h0:29500", rdzvId: "job7", resume: "auto", hasGpu: false });
   expect(argv.slice(3, 17)).toEqual(["--nnodes", "2", "--node-rank", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint", "h0:29500", "--rdzv-id", "job7", "--rdzv-conf", "join_timeout=600", "--nproc-per-node", "8"]);

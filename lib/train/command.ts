@@ -1,4 +1,5 @@
-// The one torchrun (python -m torch.distributed.run) command builder for qc_engine.train.
+// The one launch command builder for qc_engine.train: torchrun (python -m torch.distributed.run) for
+// several processes or nodes, the engine itself for one.
 import { enginePythonPath } from "../util/python.ts";
 
 export interface LaunchParams {
@@ -34,7 +35,28 @@ export const DEFAULT_RDZV_ID = "qwen-classify";
 /** torchrun's own c10d default (600 s): long enough for every node's launcher to check its inputs and start. */
 export const DEFAULT_RDZV_TIMEOUT_S = 600;
 
+/**
+ * What torchrun gives its one worker, set by the launcher instead. MASTER_PORT 0: the rank-0 TCP store
+ * binds a free port itself (nobody else needs to reach it), so concurrent runs never clash.
+ */
+export const SINGLE_PROCESS_ENV: Readonly<Record<string, string>> = {
+  RANK: "0", LOCAL_RANK: "0", WORLD_SIZE: "1", LOCAL_WORLD_SIZE: "1", GROUP_RANK: "0", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "0",
+};
+
+/**
+ * One process on one node runs the engine directly (python -u -m qc_engine.train, the command torchrun
+ * would give its worker) with torchrun's environment: torchrun's agent would be a second Python that
+ * imports torch and runs a rendezvous before the worker starts, and an exit barrier after it ends
+ * (measured 5-10 s a run on 2 shared cores: BENCHMARKS.md, start-up), with nothing to coordinate for
+ * one worker. Several processes or nodes go through torchrun.
+ */
 export function buildLaunchCommand(p: LaunchParams): LaunchCommand {
+  const env: Record<string, string> = { PYTHONPATH: enginePythonPath({ engineDir: p.engineDir }) };
+  if (p.hasGpu === false) env.DS_ACCELERATOR = "cpu";
+  const engineArgs = ["-m", "qc_engine.train", "--resolved", p.resolvedPath, "--ds-config", p.dsConfigPath];
+  if (p.resume) engineArgs.push("--resume", p.resume);
+  if (p.resume && p.allowBatchChange) engineArgs.push("--allow-batch-change");
+  if (p.nnodes <= 1 && p.nprocPerNode === 1) return { argv: [p.python, "-u", ...engineArgs], python: p.python, env: { ...env, ...SINGLE_PROCESS_ENV } };
   const argv = [p.python, "-m", "torch.distributed.run"];
   if (p.nnodes <= 1) {
     argv.push("--standalone");
@@ -45,13 +67,8 @@ export function buildLaunchCommand(p: LaunchParams): LaunchCommand {
     argv.push("--nnodes", String(p.nnodes), "--node-rank", String(p.nodeRank ?? 0), "--rdzv-backend", "c10d", "--rdzv-endpoint", p.rdzvEndpoint, "--rdzv-id", p.rdzvId ?? DEFAULT_RDZV_ID);
     argv.push("--rdzv-conf", `join_timeout=${p.rdzvTimeout ?? DEFAULT_RDZV_TIMEOUT_S}`);
   }
-  argv.push("--nproc-per-node", String(p.nprocPerNode));
-  argv.push("-m", "qc_engine.train", "--resolved", p.resolvedPath, "--ds-config", p.dsConfigPath);
-  if (p.resume) argv.push("--resume", p.resume);
-  if (p.resume && p.allowBatchChange) argv.push("--allow-batch-change");
+  argv.push("--nproc-per-node", String(p.nprocPerNode), ...engineArgs);
   if (p.nnodes > 1 && p.configHash) argv.push("--config-hash", p.configHash);
-  const env: Record<string, string> = { PYTHONPATH: enginePythonPath({ engineDir: p.engineDir }) };
-  if (p.hasGpu === false) env.DS_ACCELERATOR = "cpu";
   return { argv, python: p.python, env };
 }
 

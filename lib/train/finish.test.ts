@@ -29,4 +29,7 @@ test("failed: the engine's own exit code wins over torchrun's 1; a signal in the
   expect(decideOutcome({ ...base, exit: { code: 1, signal: null }, end: end("failed", { exit_code: 3 }) }).exitCode).toBe(3);
   const killed = decideOutcome({ ...base, logText: "Root Cause (first observed failure):\n  exitcode  : -9 (pid: 1)\n", exit: { code: 1, signal: null }, end: null });
   expect(killed).toEqual({ status: "failed", exitCode: 1, reason: "worker died (killed by signal 9): see /o/logs/train.log" });
+  // one process, no torchrun: the child itself was the worker
+  const direct = decideOutcome({ ...base, logText: "", exit: { code: null, signal: "SIGKILL" }, end: null });
+  expect(direct).toEqual({ status: "failed", exitCode: 1, reason: "worker died (killed by signal 9): see /o/logs/train.log" });
 });

@@ -1,5 +1,6 @@
 // Stage 6 of a launch, "finish": what the run's outcome was (status, exit code, one-line reason),
 // the log's last lines when nothing else explains a failure, and the summary.
+import { constants } from "node:os";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import type { ErrorEvent } from "../events/types.ts";
 import type { ChildExit } from "./launch.ts";
@@ -15,7 +16,7 @@ export interface Outcome {
 
 type EndEvent = NonNullable<Watcher["state"]["end"]>;
 
-/** Status and exit code from torchrun's exit, the engine's end/error events and its log. */
+/** Status and exit code from the child's exit (torchrun, or the engine itself for one process), the engine's end/error events and its log. */
 export function decideOutcome(p: { exit: ChildExit; end: EndEvent | null; lastError?: ErrorEvent; aborted: boolean; logText: string; logPath: string }): Outcome {
   const { exit, end, lastError, logPath } = p;
   if (end?.status === "completed" && exit.code === 0 && !p.aborted) return { status: "completed", exitCode: 0, reason: null };
@@ -27,7 +28,8 @@ export function decideOutcome(p: { exit: ChildExit; end: EndEvent | null; lastEr
     const reason = p.aborted ? "aborted by a second Ctrl-C: the step in progress was lost" : `stopped on request after saving a checkpoint at step ${end?.step}`;
     return { status: "interrupted", exitCode: 130, reason };
   }
-  const root = torchrunRootExitCode(p.logText);
+  // torchrun's report names the worker's exit (negative: a signal); a single process (no torchrun) is the child itself.
+  const root = torchrunRootExitCode(p.logText) ?? (exit.signal ? -(constants.signals[exit.signal] ?? 0) || null : null);
   // The engine puts its exit code in `end`/`error` (torchrun turns every failure into 1).
   const endCode = typeof end?.exit_code === "number" ? (end.exit_code as number) : null;
   const engineCode = endCode ?? (typeof lastError?.exit_code === "number" ? lastError.exit_code : root);

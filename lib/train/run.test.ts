@@ -303,6 +303,7 @@ describe("runTraining with a fake engine", () => {
   test("demo assets run first with the same python and env, from an argument list", async () => {
     const s = setup("complete");
     s.params.config.demo.build_tiny_model = true;
+    s.params.config.model.pretrained_name = join(s.out, "..", "tiny-model"); // not built yet
     s.params.launch.python = "/venv/bin/python";
     const calls: { cmd: string; args: string[]; env: Record<string, string | undefined>; detached?: boolean }[] = [];
     const spawn: SpawnFn = (cmd, args, options) => {
@@ -324,6 +325,15 @@ describe("runTraining with a fake engine", () => {
     const r2 = await runTraining({ ...s.params, spawn: failing });
     expect(r2.exitCode).toBe(2);
     expect(r2.summary.reason).toContain("building the demo assets failed");
+
+    // Both assets already there: no Python start at all, straight to torchrun.
+    const built = setup("complete");
+    built.params.config.demo = { build_tiny_model: true, build_digits_dataset: true } as never; // both paths exist in setup()
+    const calls3: string[] = [];
+    const r3 = await runTraining({ ...built.params, spawn: (cmd, args, options) => (calls3.push(cmd), nodeSpawn(cmd, args, options)) });
+    expect(r3.exitCode).toBe(0);
+    expect(calls3).toEqual([BUN]);
+    expect(built.stderr.text()).not.toContain("building demo assets");
   });
 
   test("live retention through lib/checkpoints/retention.ts; a failing retention never stops training", async () => {

@@ -10,6 +10,7 @@ import { spawn as nodeSpawn } from "node:child_process";
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { resolve } from "node:path";
 import { prepareModelSource } from "../hub/model_source.ts";
+import { demoAssetsToBuild } from "../config/demo.ts";
 import type { QwenClassifyConfig } from "../../generated/config.ts";
 import type { PreflightParams } from "../preflight/disk.ts";
 import type { MemoryCheck } from "../preflight/memory_inputs.ts";
@@ -170,10 +171,11 @@ async function launchAndSupervise(
   return finishRun({ outcome, notes, watcher, config: params.config, outputDir, wallSeconds: (now() - startedAt) / 1000, sourceFile: params.sourceFile, stdout: params.stdout ?? process.stdout, stderr });
 }
 
-/** Stage 4a: the demo's model and data (only when the config says they are generated). null: go on. */
+/** Stage 4a: the demo's model and data (only when the config says they are generated and they are not there yet). null: go on. */
 async function buildDemoAssets(params: RunParams, live: Live): Promise<Outcome | null> {
-  const demo = params.config.demo;
-  if (!demo?.build_tiny_model && !demo?.build_digits_dataset) return null;
+  // Checked here, not by the engine: a Python start that imports transformers only to find both built costs ~3 s a run.
+  const wanted = demoAssetsToBuild({ config: params.config });
+  if (!wanted.model && !wanted.data) return null;
   const stderr = params.stderr ?? process.stderr;
   stderr.write("building demo assets (tiny model / digits data set) ...\n");
   const tee = new LineTee([live.toLog, (t) => void stderr.write(t)], live.secrets);
