@@ -1,5 +1,5 @@
 // End to end against the HF Trainer: `bun run tasks/train.ts` (our whole stack) against a user's own
-// transformers.Trainer + DeepSpeed script (bench/hf_trainer_baseline.py, through torchrun), on the
+// transformers.Trainer + DeepSpeed script (bench/hf_trainer_baseline.py), both through torchrun, on the
 // same model folder, the same JSONL + JPEG files, the same hyperparameters, samples and save schedule,
 // evaluation off. In one run, alternating which side goes first, median of --runs:
 //   bun run bench/e2e_vs_trainer.ts [--runs 3] [--quick] [--write] [--samples 256] [--batch 8] [--zero-stage 2]
@@ -251,9 +251,8 @@ function main(): void {
     `\`bun run tasks/train.ts\` (Bun config resolution, checks, the engine) against a user's own`,
     "`transformers.Trainer` script with DeepSpeed (`bench/hf_trainer_baseline.py`: the same model class and folder,",
     "the same JSONL + JPEG files read and preprocessed per sample in a torch Dataset + padding collator, the",
-    "same hyperparameters, samples, save schedule and `ds_config.json`, evaluation off); the Trainer script through",
-    "torchrun (DeepSpeed needs a launcher's environment), ours as tasks/train.ts launches it (one process: the engine",
-    `without torchrun), in one run, alternating which side starts, one untimed warm-up each, median of ${runs}. Data: ${samples}`,
+    "same hyperparameters, samples, save schedule and `ds_config.json`, evaluation off), both through torchrun,",
+    `in one run, alternating which side starts, one untimed warm-up each, median of ${runs}. Data: ${samples}`,
     "scikit-learn digits as JPEGs of 56..224 px per side with random aspect ratios (`bench/varied_digits.py`,",
     `seed 0; 4..64 visual tokens per image), the tiny random Qwen2.5-VL, batch ${batch}, ${steps} steps, a checkpoint`,
     `every ${saveSteps} steps, ZeRO-${zero}, ${precision}, OMP_NUM_THREADS=${values.threads}. Steady-state samples/s: optimizer steps`,

@@ -26,8 +26,7 @@ describe("tasks/train.ts --dry-run", () => {
     expect(r.out).toContain("training.best_model_tracking.enabled");
     expect(r.out).toMatch(/training\.eval_steps\s+200 \(default\)\s+ignored/);
     expect(r.out).toContain("WARNING: training.evaluation.full_eval_at_end: you set true (--set training.evaluation.full_eval_at_end=true) but false is used");
-    expect(r.out).toContain("MASTER_PORT=0 "); // one process: the engine itself, with torchrun's worker environment
-    expect(r.out).toContain("/python -u -m qc_engine.train --resolved");
+    expect(r.out).toContain("-m torch.distributed.run --standalone --nproc-per-node 1 -m qc_engine.train");
     expect(r.out).toContain(`--resolved ${join(cwd, "out/food101_no_eval/resolved_config.json")}`);
     expect(r.out).toContain("DS_ACCELERATOR=cpu");
     expect(readdirSync(cwd)).toEqual([]); // nothing written

@@ -1,4 +1,4 @@
-// End to end through the real CLI: `bun run tasks/train.ts` -> the engine (one process: no torchrun) -> DeepSpeed -> the
+// End to end through the real CLI: `bun run tasks/train.ts` -> torchrun -> the engine -> DeepSpeed -> the
 // tiny Qwen2.5-VL on the CPU. Slow (each run starts torch + DeepSpeed, ~2 min in all):
 // skipped with QC_TEST_FAST=1, like the engine's pytest marks.
 import { afterAll, describe, expect, test } from "bun:test";
@@ -226,10 +226,9 @@ describe.skipIf(process.env.QC_TEST_FAST === "1")("bun run tasks/train.ts (real 
         sets(out, { "training.max_steps": 6, "training.save_steps": 2, "training.eval_steps": 2, "training.save_total_limit": 1 }),
       ).done;
       expect(r.code).toBe(0);
-      // one process: the engine itself, without torchrun's agent (lib/train/command.ts)
+      // one process: torchrun too (lib/train/command.ts: one launch path for 1 or N processes)
       const launch = readFileSync(join(out, "logs", "train.log"), "utf8").split("\n").find((l) => l.includes(" launch: "))!;
-      expect(launch).toMatch(/launch: \S+ -u -m qc_engine\.train --resolved /);
-      expect(launch).not.toContain("torch.distributed.run");
+      expect(launch).toMatch(/launch: \S+ -m torch\.distributed\.run --standalone --nproc-per-node 1 -m qc_engine\.train --resolved /);
       const evs = await events(out);
       const end = endOf(evs);
       expect(end.status).toBe("completed");

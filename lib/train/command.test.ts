@@ -10,10 +10,10 @@ test("single node: torchrun --standalone, engine module, env", () => {
   expect(env).toEqual({ PYTHONPATH: "/r/engine" });
 });
 
-test("one process on one node: the engine itself with torchrun's worker environment, no torchrun", () => {
+test("one process on one node: torchrun too (one launch path for 1 or N processes)", () => {
   const { argv, env } = buildLaunchCommand({ ...base, nprocPerNode: 1, nnodes: 1, hasGpu: false, resume: "auto", allowBatchChange: true });
-  expect(argv).toEqual(["/r/.venv/bin/python", "-u", "-m", "qc_engine.train", "--resolved", "/o/resolved_config.json", "--ds-config", "/o/ds_config.json", "--resume", "auto", "--allow-batch-change"]);
-  expect(env).toEqual({ PYTHONPATH: "/r/engine", DS_ACCELERATOR: "cpu", RANK: "0", LOCAL_RANK: "0", WORLD_SIZE: "1", LOCAL_WORLD_SIZE: "1", GROUP_RANK: "0", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "0" });
+  expect(argv).toEqual(["/r/.venv/bin/python", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1", "-m", "qc_engine.train", "--resolved", "/o/resolved_config.json", "--ds-config", "/o/ds_config.json", "--resume", "auto", "--allow-batch-change"]);
+  expect(env).toEqual({ PYTHONPATH: "/r/engine", DS_ACCELERATOR: "cpu" });
   expect(worldSizeFromArgv(argv)).toBe(1);
 });
 

@@ -1,5 +1,4 @@
-// The one launch command builder for qc_engine.train: torchrun (python -m torch.distributed.run) for
-// several processes or nodes, the engine itself for one.
+// The one torchrun (python -m torch.distributed.run) command builder for qc_engine.train.
 import { enginePythonPath } from "../util/python.ts";
 
 export interface LaunchParams {
@@ -36,19 +35,10 @@ export const DEFAULT_RDZV_ID = "qwen-classify";
 export const DEFAULT_RDZV_TIMEOUT_S = 600;
 
 /**
- * What torchrun gives its one worker, set by the launcher instead. MASTER_PORT 0: the rank-0 TCP store
- * binds a free port itself (nobody else needs to reach it), so concurrent runs never clash.
- */
-export const SINGLE_PROCESS_ENV: Readonly<Record<string, string>> = {
-  RANK: "0", LOCAL_RANK: "0", WORLD_SIZE: "1", LOCAL_WORLD_SIZE: "1", GROUP_RANK: "0", MASTER_ADDR: "127.0.0.1", MASTER_PORT: "0",
-};
-
-/**
- * One process on one node runs the engine directly (python -u -m qc_engine.train, the command torchrun
- * would give its worker) with torchrun's environment: torchrun's agent would be a second Python that
- * imports torch and runs a rendezvous before the worker starts, and an exit barrier after it ends
- * (measured 5-10 s a run on 2 shared cores: BENCHMARKS.md, start-up), with nothing to coordinate for
- * one worker. Several processes or nodes go through torchrun.
+ * torchrun launches the engine on one process too (the product's contract: one launch path, one set of
+ * signal and exit semantics for 1 or N processes). Its agent costs ~2-4 s per run on 2 shared cores (a
+ * second Python importing torch, the rendezvous, the exit barrier: BENCHMARKS.md, start-up); a direct
+ * single-process launch was measured and not kept for that reason.
  */
 export function buildLaunchCommand(p: LaunchParams): LaunchCommand {
   const env: Record<string, string> = { PYTHONPATH: enginePythonPath({ engineDir: p.engineDir }) };
@@ -56,7 +46,6 @@ export function buildLaunchCommand(p: LaunchParams): LaunchCommand {
   const engineArgs = ["-m", "qc_engine.train", "--resolved", p.resolvedPath, "--ds-config", p.dsConfigPath];
   if (p.resume) engineArgs.push("--resume", p.resume);
   if (p.resume && p.allowBatchChange) engineArgs.push("--allow-batch-change");
-  if (p.nnodes <= 1 && p.nprocPerNode === 1) return { argv: [p.python, "-u", ...engineArgs], python: p.python, env: { ...env, ...SINGLE_PROCESS_ENV } };
   const argv = [p.python, "-m", "torch.distributed.run"];
   if (p.nnodes <= 1) {
     argv.push("--standalone");

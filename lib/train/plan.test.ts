@@ -7,10 +7,9 @@ import { formatDryRun, planLaunch } from "./plan.ts";
 const resolved = resolveConfig({ configPath: join(REPO_ROOT, "configs/food101.yaml"), cwd: REPO_ROOT });
 
 describe("planLaunch", () => {
-  test("one node on the CPU: 1 process, the engine without torchrun, fp32 ds_config, CPU accelerator", () => {
+  test("one node on the CPU: standalone torchrun, 1 process, fp32 ds_config, CPU accelerator", () => {
     const p = planLaunch({ resolved, flags: {}, gpus: 0, python: "/py" });
-    expect(p.launch.argv.slice(0, 4)).toEqual(["/py", "-u", "-m", "qc_engine.train"]);
-    expect(p.launch.env.WORLD_SIZE).toBe("1");
+    expect(p.launch.argv.slice(0, 6)).toEqual(["/py", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "1"]);
     expect(p.launch.env.DS_ACCELERATOR).toBe("cpu");
     expect(p.worldSize).toBe(1);
     expect(p.hasGpu).toBe(false);
@@ -55,7 +54,7 @@ describe("formatDryRun", () => {
   test("text: source, report, the env + argv as one copyable line, output_dir", () => {
     const text = formatDryRun({ resolved, plan, json: false });
     expect(text).toContain(`config: ${resolved.sourceFile} (valid)`);
-    expect(text).toContain("DS_ACCELERATOR=cpu RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 GROUP_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=0 /py -u -m qc_engine.train");
+    expect(text).toContain("DS_ACCELERATOR=cpu /py -m torch.distributed.run --standalone");
     expect(text).toContain(`output_dir: ${plan.outputDir}`);
   });
 });
