@@ -17,15 +17,15 @@ const CEILINGS: Record<string, number> = {
   "lib/config/resolve.ts resolveConfig": 86,
   "lib/data/check.ts checkData": 325,
   "lib/data/prepare.ts checkAndPreflight": 96,
-  "lib/evaluate/evaluate.ts evaluateWithConfig": 145,
+  "lib/evaluate/evaluate.ts evaluateWithConfig": 141,
   "lib/events/tail.ts tailEvents": 108,
   "lib/hub/background.ts createBackgroundPusher": 174,
   "lib/hub/model_card.ts renderModelCard": 86,
   "lib/hub/progress.ts createPushProgress": 120,
   "lib/hub/push.ts pushTarget": 92,
   "lib/preflight/disk.ts preflight": 158,
-  "lib/preflight/memory.ts estimateMemory": 102,
-  "lib/train/watch.ts createWatcher": 145,
+  "lib/preflight/memory.ts estimateMemory": 94,
+  "lib/train/watch.ts createWatcher": 143,
 };
 
 export interface LongFunction {

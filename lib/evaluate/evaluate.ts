@@ -202,11 +202,8 @@ export async function evaluateCheckpoints(params: EvaluateParams): Promise<Evalu
   }
 }
 
-async function evaluateWithConfig(
-  params: EvaluateParams,
-  ctx: { outputDir: string; checkpoints: CheckpointInfo[]; runConfig: RunConfig; cwd: string },
-): Promise<EvaluateResult> {
-  const { outputDir, checkpoints, runConfig, cwd } = ctx;
+/** The evaluation JSONL: --eval-data, else the run's data.val_jsonl; UserError when it is not a file. */
+function evaluationData(params: EvaluateParams, runConfig: RunConfig, cwd: string): string {
   const data = resolve(cwd, params.evalData ?? runConfig.config?.data?.val_jsonl ?? "");
   if (!existsSync(data) || !statSync(data).isFile()) {
     throw new UserError(
@@ -214,6 +211,15 @@ async function evaluateWithConfig(
       { hint: "pass the evaluation JSONL with --eval-data" },
     );
   }
+  return data;
+}
+
+async function evaluateWithConfig(
+  params: EvaluateParams,
+  ctx: { outputDir: string; checkpoints: CheckpointInfo[]; runConfig: RunConfig; cwd: string },
+): Promise<EvaluateResult> {
+  const { outputDir, checkpoints, runConfig, cwd } = ctx;
+  const data = evaluationData(params, runConfig, cwd);
   const tracking = runConfig.config?.training?.best_model_tracking ?? {};
   const metric: string = typeof tracking.metric === "string" && tracking.metric ? tracking.metric : "accuracy";
   const greaterIsBetter: boolean = typeof tracking.greater_is_better === "boolean" ? tracking.greater_is_better : metric !== "loss";

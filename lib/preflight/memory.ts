@@ -265,6 +265,28 @@ function activations(d: ModelDims, p: MemoryParams, lora: LoraParams, visionTrai
 }
 
 /** Peak bytes of one GPU (one rank) for the run described by `params`, part by part. */
+/** Which parameters train: a trained vision tower (full fine-tuning, or LoRA with vision_tower lora|full) also keeps
+ * its activations for backward; LoRA freezes the base and trains the adapters and the head, and with vision_tower
+ * "full" the whole vision tower too (gradients + optimizer states for its 0.68B parameters at 7B). */
+function trainableParams(counts: ReturnType<typeof countParams>, lora: LoraParams, freezeVisionTower: boolean) {
+  const visionTrainable = lora.enabled ? lora.vision_tower !== "frozen" : !freezeVisionTower;
+  const visionFull = lora.enabled && lora.vision_tower === "full";
+  const trainable = lora.enabled
+    ? counts.lora + counts.head + (visionFull ? counts.vision : 0)
+    : counts.total - (visionTrainable ? 0 : counts.vision);
+  return { visionTrainable, visionFull, trainable };
+}
+
+/** The parameters' part. vision_tower "full": peft's modules_to_save trains a copy of the tower and keeps the frozen
+ * original beside it. ZeRO-3 shards them (or offloads them to the CPU). */
+function weightsPart(params: MemoryParams, counts: ReturnType<typeof countParams>, visionFull: boolean, b: number, n: number): MemoryPart {
+  const baseWeights = (counts.total + (visionFull ? counts.vision : 0)) * b;
+  let detail = `${fmtN(counts.total)} params (vision ${fmtN(counts.vision)}${visionFull ? ", + its trainable copy (LoRA vision_tower full)" : ""}) x ${b} B (${params.precision})`;
+  if (params.zeroStage !== 3) return { key: "weights", label: "parameters", bytes: baseWeights, detail };
+  detail += params.offloadParam ? "; ZeRO-3 offload_param: on the CPU" : `; ZeRO-3: 1/${n} per GPU`;
+  return { key: "weights", label: "parameters", bytes: params.offloadParam ? 0 : baseWeights / n, detail };
+}
+
 export function estimateMemory(params: MemoryParams): MemoryEstimate {
   const lora: LoraParams = { ...LORA_DEFAULTS, ...(params.lora ?? {}) };
   const d = modelDims(params.modelConfig);
@@ -272,28 +294,11 @@ export function estimateMemory(params: MemoryParams): MemoryEstimate {
   const b = bytesOf(params.precision);
   const gpu = (params.device ?? "gpu") === "gpu";
   const counts = countParams(d, params.numLabels, lora);
-  // A trained vision tower (full fine-tuning, or LoRA with vision_tower lora|full) keeps its activations for backward.
-  const visionTrainable = lora.enabled ? lora.vision_tower !== "frozen" : !params.freezeVisionTower;
-  // LoRA: the base is frozen; the adapters and the classification head train, and with vision_tower "full" the
-  // whole vision tower too (gradients + optimizer states for its 0.68B parameters at 7B).
-  const visionFull = lora.enabled && lora.vision_tower === "full";
-  const trainable = lora.enabled
-    ? counts.lora + counts.head + (visionFull ? counts.vision : 0)
-    : counts.total - (visionTrainable ? 0 : counts.vision);
+  const { visionTrainable, visionFull, trainable } = trainableParams(counts, lora, params.freezeVisionTower);
   const stage = params.zeroStage;
   const mixed = b < 4;
-  const parts: MemoryPart[] = [];
-
-  // vision_tower "full": peft's modules_to_save trains a copy of the tower and keeps the frozen original beside it.
-  const baseWeights = (counts.total + (visionFull ? counts.vision : 0)) * b;
+  const parts: MemoryPart[] = [weightsPart(params, counts, visionFull, b, n)];
   const liveParams = Math.min(counts.total, DS_BUCKETS.stage3MaxLive + DS_BUCKETS.stage3Prefetch) * b;
-  let weights = baseWeights;
-  let weightsDetail = `${fmtN(counts.total)} params (vision ${fmtN(counts.vision)}${visionFull ? ", + its trainable copy (LoRA vision_tower full)" : ""}) x ${b} B (${params.precision})`;
-  if (stage === 3) {
-    weights = params.offloadParam ? 0 : baseWeights / n;
-    weightsDetail += params.offloadParam ? "; ZeRO-3 offload_param: on the CPU" : `; ZeRO-3: 1/${n} per GPU`;
-  }
-  parts.push({ key: "weights", label: "parameters", bytes: weights, detail: weightsDetail });
 
   const gradShard = stage >= 2 ? n : 1;
   const grads = (trainable * b) / gradShard;

@@ -91,6 +91,14 @@ class StepClock {
   }
 }
 
+/** The step line's optional throughput parts: tokens/s, MFU (null off a GPU: the engine knows no peak there), padding. */
+function throughputDetail(ev: StepEvent): string {
+  const tokens = typeof ev.tokens_per_s === "number" ? ` | ${Math.round(ev.tokens_per_s)} tokens/s` : "";
+  const mfu = typeof ev.mfu === "number" ? ` | MFU ${(100 * ev.mfu).toFixed(1)}%` : "";
+  const padding = typeof ev.padding_fraction === "number" ? ` | padding ${(100 * ev.padding_fraction).toFixed(1)}%` : "";
+  return `${tokens}${mfu}${padding}`;
+}
+
 export function createWatcher(params: WatchParams): Watcher {
   const stderr: OutStream = params.stderr ?? process.stderr;
   const tty = params.tty ?? stderr.isTTY === true;
@@ -159,13 +167,9 @@ export function createWatcher(params: WatchParams): Watcher {
     const pct = total > 0 ? ` (${Math.floor((100 * ev.step) / total)}%)` : "";
     const mem = typeof ev.memory_bytes === "number" ? ` | ${ev.memory_kind ?? "mem"} ${formatBytes(ev.memory_bytes)}` : "";
     const elapsed = state.start && Number.isFinite(state.start.time) ? ` | elapsed ${formatDuration(ev.time - state.start.time)}` : "";
-    const tokens = typeof ev.tokens_per_s === "number" ? ` | ${Math.round(ev.tokens_per_s)} tokens/s` : "";
-    const padding = typeof ev.padding_fraction === "number" ? ` | padding ${(100 * ev.padding_fraction).toFixed(1)}%` : "";
-    // mfu is null off a GPU (the engine knows no peak there): then the line does not mention it
-    const mfu = typeof ev.mfu === "number" ? ` | MFU ${(100 * ev.mfu).toFixed(1)}%` : "";
     stderr.write(
       `step ${ev.step}/${total}${pct} | epoch ${num(ev.epoch, 2)} | loss ${num(ev.loss, 4)} | lr ${sci(ev.lr)} | ` +
-        `grad ${num(ev.grad_norm, 3)} | ${num(ev.samples_per_s, 1)} samples/s${tokens}${mfu}${padding}${mem}${elapsed} | ETA ${etaText}\n`,
+        `grad ${num(ev.grad_norm, 3)} | ${num(ev.samples_per_s, 1)} samples/s${throughputDetail(ev)}${mem}${elapsed} | ETA ${etaText}\n`,
     );
   }
 
