@@ -176,7 +176,9 @@ def test_the_engine_reads_only_keys_the_schema_has():
     problems = []
     scanned = 0
     for path in sorted(ENGINE.rglob("*.py")):
-        if path.name == "config.py":
+        # config.py is the generated config itself; in the transformers model class `self.config` is the
+        # model's own Qwen2_5_VLConfig (image_token_id, text_config, ...), not ours
+        if path.name in ("config.py", "modeling_qwen_classifier.py"):
             continue
         problems += config_key_problems(path.read_text(), str(path.relative_to(REPO)))
         scanned += 1
