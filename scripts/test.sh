@@ -21,8 +21,9 @@ tsc -p tsconfig.json && echo "tsc: no type errors" || fail=1
 
 # The two runners go side by side (QC_TEST_SERIAL=1: one after the other, one pytest worker): most
 # tests are single-threaded Python or Bun start-up and tiny-model steps, and many wait (process start-up,
-# rendezvous, signal timeouts) rather than compute. Measured 2026-12-03 on 2 cores, same tests: pytest
-# alone beside bun 913 s; with two pytest workers beside bun 488 s (the whole command 8m16s).
+# rendezvous, signal timeouts) rather than compute. Measured 2026-12-03 on 2 cores: one pytest worker
+# beside bun 913 s (209 s of it a one-time DeepSpeed CPU op build that the engine no longer does, so
+# ~700 s); two pytest workers beside bun 488 s (the whole command 8m16s, 969 tests).
 
 pytest_args=(-q engine/tests --durations=25)
 [ "${QC_TEST_FAST:-0}" = 1 ] && pytest_args+=(-m "not slow")
