@@ -84,12 +84,16 @@ def all_reduce_max_flag(flag: bool, device) -> bool:
     return bool(t.item() > 0)
 
 
-def all_reduce_max_int(value: int, device) -> int:
+def _all_reduce_int(value: int, device, op) -> int:
     if not is_dist():
         return int(value)
     t = torch.tensor([int(value)], device=device, dtype=torch.long)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    dist.all_reduce(t, op=op)
     return int(t.item())
+
+
+def all_reduce_max_int(value: int, device) -> int:
+    return _all_reduce_int(value, device, dist.ReduceOp.MAX)
 
 
 def all_reduce_mean(value: float, device) -> float:
@@ -101,11 +105,7 @@ def all_reduce_mean(value: float, device) -> float:
 
 
 def all_reduce_sum_int(value: int, device) -> int:
-    if not is_dist():
-        return int(value)
-    t = torch.tensor([int(value)], device=device, dtype=torch.long)
-    dist.all_reduce(t, op=dist.ReduceOp.SUM)
-    return int(t.item())
+    return _all_reduce_int(value, device, dist.ReduceOp.SUM)
 
 
 def all_gather_tensor(t: torch.Tensor) -> torch.Tensor:

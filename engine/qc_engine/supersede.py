@@ -24,16 +24,7 @@ from .checkpoint import list_checkpoints
 from .errors import BadInput
 from .fsio import fsync_dir, read_json
 from .locks import LOCK_NAME_RE
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from .watchdog import pid_alive
 
 
 def live_holders(folder: Path) -> list[str]:
@@ -49,7 +40,7 @@ def live_holders(folder: Path) -> list[str]:
         except (OSError, ValueError, AttributeError):
             host = None
         pid = int(match.group(2))
-        if host not in (None, socket.gethostname()) or _pid_alive(pid):
+        if host not in (None, socket.gethostname()) or pid_alive(pid):
             out.append(f"{match.group(1)} pid {pid} on {host or 'this host'}")
     return out
 
